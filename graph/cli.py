@@ -1,0 +1,113 @@
+"""``python -m graph`` / ``alipay-graph``: serve | export-schema | query (SPEC section 3).
+
+Heavy imports happen inside each command: ``export-schema`` must not load uvicorn, ``serve`` must not
+build what ``query`` needs. stdout carries only a command's result; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graph.config import ConfigError, Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alipay-graph", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the GraphQL service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="no credentials: an embedded sandbox gateway answers")
+
+    export = commands.add_parser("export-schema", help="print the schema's SDL")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    query = commands.add_parser("query", help="run one operation and print the JSON result (exit 1 on errors)")
+    query.add_argument("document", help="the GraphQL operation text")
+    query.add_argument("--variables", default=None, help="variables as a JSON object")
+    query.add_argument("--operation-name", default=None)
+    query.add_argument("--demo", action="store_true", help="ask the embedded sandbox gateway instead of Alipay")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "export-schema":
+            return _export_schema(args.output)
+        settings = Settings.from_environ(demo=args.demo)
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        return _query(settings, args.document, args.variables, args.operation_name)
+    except ConfigError as exc:
+        print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201  (the one line a misconfigured start prints)
+        return 2
+
+
+def _export_schema(output: Path | None) -> int:
+    from graph.schema import create_schema
+
+    sdl = create_schema().as_str() + "\n"
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl, encoding="utf-8")
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from graph import logs
+    from graph.app import create_app
+
+    logs.configure(settings.log_format, settings.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    return 0
+
+
+def _query(settings: Settings, document: str, variables_text: str | None, operation_name: str | None) -> int:
+    from graph import logs
+
+    variables: Any = None
+    if variables_text is not None:
+        try:
+            variables = json.loads(variables_text)
+        except json.JSONDecodeError:
+            variables = None
+        if not isinstance(variables, dict):
+            raise ConfigError("--variables: expected a JSON object")
+    logs.configure(settings.log_format, settings.log_level)
+    result = asyncio.run(_execute(settings, document, variables, operation_name))
+    sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    return 1 if result.get("errors") else 0
+
+
+async def _execute(
+    settings: Settings, document: str, variables: dict[str, Any] | None, operation_name: str | None
+) -> dict[str, Any]:
+    from graph.context import build_context
+    from graph.schema import create_schema
+    from graph.services import build_services
+
+    services = build_services(settings)
+    try:
+        result = await create_schema(introspection=settings.introspection).execute(
+            document,
+            variable_values=variables,
+            operation_name=operation_name,
+            context_value=build_context(services, request_id="cli"),
+        )
+    finally:
+        await services.aclose()
+    out: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        out["errors"] = [error.formatted for error in result.errors]
+    return out

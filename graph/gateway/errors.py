@@ -1,0 +1,67 @@
+"""The gateway client's errors: one tree, each class saying whether a retry may help.
+
+    GatewayError                    base; ``retryable`` says whether the same request may be sent again
+    ├── GatewayTransportError       timeout, refused or reset connection, HTTP 5xx        (retryable)
+    ├── GatewayProtocolError        a body that is not a gateway answer (HTML, truncated JSON, no node)
+    ├── SignatureError              an answer whose signature is missing, wrong or ambiguous (never used)
+    └── GatewayResponseError        a well-formed error answer: code, msg, sub_code, sub_msg
+        ├── GatewayUnavailable      20000, 40005, sub_code SYSTEM_ERROR                   (retryable)
+        └── BusinessError           any other code: the same request would fail the same way
+
+Messages carry no parameters, signatures or keys, only codes and what the gateway said.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+# Codes and sub_codes the gateway documents as "try again later".
+RETRYABLE_CODES = frozenset({"20000", "40005"})
+RETRYABLE_SUB_CODES = frozenset({"SYSTEM_ERROR", "ISP.UNKNOW-ERROR", "AOP.UNKNOW-ERROR", "ISV.APP-CALL-LIMITED"})
+
+
+class GatewayError(Exception):
+    retryable: ClassVar[bool] = False
+
+
+class GatewayTransportError(GatewayError):
+    retryable = True
+
+
+class GatewayProtocolError(GatewayError):
+    pass
+
+
+class SignatureError(GatewayError):
+    pass
+
+
+class GatewayResponseError(GatewayError):
+    def __init__(self, code: str, msg: str, sub_code: str | None, sub_msg: str | None, *, signed: bool) -> None:
+        self.code = code
+        self.msg = msg
+        self.sub_code = sub_code
+        self.sub_msg = sub_msg
+        self.signed = signed
+        detail = f": {sub_code} {sub_msg}" if sub_code else ""
+        super().__init__(f"gateway answered {code} {msg}{detail}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, sub_code={self.sub_code!r}, signed={self.signed})"
+
+
+class GatewayUnavailable(GatewayResponseError):
+    retryable = True
+
+
+class BusinessError(GatewayResponseError):
+    pass
+
+
+def response_error(
+    code: str, msg: str, sub_code: str | None, sub_msg: str | None, *, signed: bool
+) -> GatewayResponseError:
+    """The one place that decides which error answers may be retried."""
+    retry = code in RETRYABLE_CODES or (sub_code or "").upper() in RETRYABLE_SUB_CODES
+    cls = GatewayUnavailable if retry else BusinessError
+    return cls(code, msg, sub_code, sub_msg, signed=signed)

@@ -1,0 +1,70 @@
+"""The GraphQL schema: the root Query, federation wiring and the schema-wide extensions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.federation.schema import FederationAny, Schema as FederationSchema
+from strawberry.types import ExecutionContext
+
+from graph.context import Info
+from graph.errors import BadUserInput
+from graph.limits import UpstreamBudget
+from graph.masking import MaskInternalErrors, should_mask
+from graph.types.errors import MiniAppVersionError
+from graph.types.version import MiniAppVersion
+from resolvers import version
+
+log = logging.getLogger("graph.errors")
+
+MiniAppVersionResult = Annotated[
+    MiniAppVersion | MiniAppVersionError,
+    strawberry.union(
+        "MiniAppVersionResult",
+        description="One client's answer in `miniAppVersions`: the version, or why it could not be fetched.",
+    ),
+]
+
+
+@strawberry.type(description="Read the state of mini-program versions on Alipay and the other clients it runs in.")
+class Query:
+    mini_app_version: MiniAppVersion | None = strawberry.field(
+        resolver=version.mini_app_version,
+        description="One version of the mini-program on one client (default: Alipay). "
+        "Null with an error when the gateway refuses or cannot be reached.",
+    )
+    mini_app_versions: list[MiniAppVersionResult] = strawberry.field(
+        resolver=version.mini_app_versions,
+        description="The same version on several clients, fetched concurrently; one client's failure does not fail "
+        "the rest. Without `bundleIds`: the five known clients (Alipay, DingTalk, Amap, Tmall Genie, Alipay IoT).",
+    )
+
+
+class Schema(FederationSchema):
+    def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
+        # Each reference is checked on its own: a bad one is an error for that item, never a null list.
+        results: list[Any] = []
+        for representation in representations:
+            if isinstance(representation, dict) and representation.get("__typename") == "MiniAppVersion":
+                results.append(version.mini_app_version_reference(info.context, representation))
+            else:
+                results.append(BadUserInput("unknown entity reference: only MiniAppVersion is resolvable here"))
+        return results
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # Errors meant for callers (bad input, gateway refusals) are outcomes, not faults: only bugs are logged.
+        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            if should_mask(error):
+                log.error("unexpected error", exc_info=error.original_error, extra={"request_id": request_id})
+
+
+def create_schema(*, introspection: bool = True) -> Schema:
+    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(query=Query, extensions=extensions, federation_version="2.11")

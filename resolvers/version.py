@@ -1,0 +1,59 @@
+"""Resolvers for the version fields: ``miniAppVersion``, ``miniAppVersions`` and entity references.
+
+All three go through the request's DataLoader, so aliases, list items and ``_entities`` references that
+name the same (token, version, client) share one gateway call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from graph.context import Context, Info
+from graph.errors import BadUserInput, GraphError
+from graph.types.errors import MiniAppVersionError
+from graph.types.version import MiniAppVersion
+from resolvers import arguments
+from resolvers.loaders import VersionKey
+
+MiniAppVersionResult = MiniAppVersion | MiniAppVersionError
+
+
+async def mini_app_version(
+    info: Info, app_version: str, bundle_id: str = arguments.DEFAULT_BUNDLE_ID
+) -> MiniAppVersion | None:
+    return await fetch_version(info.context, arguments.app_version(app_version), arguments.bundle_id(bundle_id))
+
+
+async def mini_app_versions(
+    info: Info, app_version: str, bundle_ids: list[str] | None = None
+) -> list[MiniAppVersionResult]:
+    version = arguments.app_version(app_version)
+    clients = arguments.bundle_ids(bundle_ids, info.context.settings.max_bundle_ids)
+    results = await asyncio.gather(
+        *(fetch_version(info.context, version, client) for client in clients), return_exceptions=True
+    )
+    out: list[MiniAppVersionResult] = []
+    for client, result in zip(clients, results, strict=True):
+        if isinstance(result, GraphError):
+            out.append(MiniAppVersionError.from_error(result, app_version=version, bundle_id=client))
+        elif isinstance(result, BaseException):
+            raise result  # a defect, not an upstream outcome: fail the field and let masking hide it
+        else:
+            out.append(result)
+    return out
+
+
+async def mini_app_version_reference(context: Context, representation: Any) -> MiniAppVersion:
+    """An Apollo Federation reference ``{__typename, appVersion, bundleId}``, checked like arguments."""
+    if not isinstance(representation, dict):
+        raise BadUserInput("an entity representation must be an object")
+    version, client = representation.get("appVersion"), representation.get("bundleId")
+    if not isinstance(version, str) or not isinstance(client, str):
+        raise BadUserInput("a MiniAppVersion reference needs string fields appVersion and bundleId")
+    return await fetch_version(context, arguments.app_version(version), arguments.bundle_id(client))
+
+
+async def fetch_version(context: Context, app_version: str, bundle_id: str) -> MiniAppVersion:
+    node = await context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
+    return MiniAppVersion.from_gateway(node, app_version=app_version, bundle_id=bundle_id)
