@@ -1,0 +1,78 @@
+"""Shared fixtures: throw-away keys, the sandbox gateway served over real HTTP, the service served over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from graph.app import create_app
+from graph.config import Settings
+from graph.gateway.client import Backoff, Credentials
+from graph.gateway.keys import load_private_key, load_public_key
+from graph.gateway.sandbox import DemoCredentials, SandboxGateway, generate_credentials
+from tests.servers import serve
+
+MERCHANT_TOKEN = "202611BBmerchantA000000000000000000000001"
+OTHER_MERCHANT_TOKEN = "202611BBmerchantB000000000000000000000002"
+NO_WAIT = Backoff(base_s=0.0, cap_s=0.0)
+
+
+@pytest.fixture(scope="session")
+def demo_credentials() -> DemoCredentials:
+    return generate_credentials()
+
+
+@pytest.fixture(scope="session")
+def credentials(demo_credentials: DemoCredentials) -> Credentials:
+    return Credentials(
+        app_id=demo_credentials.app_id,
+        private_key=load_private_key(demo_credentials.app_private_key_pem, "test app key"),
+        alipay_public_key=load_public_key(demo_credentials.alipay_public_key_pem, "test Alipay key"),
+    )
+
+
+@pytest.fixture(scope="session")
+def _served_sandbox(demo_credentials: DemoCredentials) -> Iterator[tuple[SandboxGateway, str]]:
+    gateway = SandboxGateway.for_credentials(demo_credentials, auth_tokens=[MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN])
+    with serve(gateway.app) as url:
+        yield gateway, f"{url}/gateway.do"
+
+
+@pytest.fixture
+def sandbox(_served_sandbox: tuple[SandboxGateway, str]) -> Iterator[SandboxGateway]:
+    """The session's sandbox gateway, with an empty call log and no queued faults for each test."""
+    gateway = _served_sandbox[0]
+    gateway.reset()
+    yield gateway
+    gateway.reset()
+
+
+@pytest.fixture
+def gateway_url(sandbox: SandboxGateway, _served_sandbox: tuple[SandboxGateway, str]) -> str:
+    return _served_sandbox[1]
+
+
+@pytest.fixture
+def settings(credentials: Credentials, gateway_url: str) -> Settings:
+    return Settings(credentials=credentials, gateway_url=gateway_url, allow_anonymous=True, timeout_s=2.0)
+
+
+@pytest.fixture
+def start_app(settings: Settings) -> Iterator[Callable[..., str]]:
+    """Serve the service over real HTTP with ``settings`` changed by keyword; returns its base URL."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**changes: Any) -> str:
+            app = create_app(replace(settings, **changes))
+            return stack.enter_context(serve(app, lifespan="on"))
+
+        yield start
+
+
+@pytest.fixture
+def graph_url(start_app: Callable[..., str]) -> str:
+    return start_app()
