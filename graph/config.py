@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from graph.gateway.signing import SignType
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 _NOT_YET = {  # in SPEC, not built yet: refuse loudly rather than run in a mode the user did not ask for
     "ALIPAY_APP_CERT_FILE": "certificate mode",
     "ALIPAY_PUBLIC_CERT_FILE": "certificate mode",
@@ -72,8 +73,8 @@ class Settings:
             credentials=None if demo else _credentials(env),
             demo=demo,
             gateway_url=_url(env.get("ALIPAY_GATEWAY_URL") or DEFAULT_GATEWAY_URL),
-            timeout_s=_number(env, "ALIPAY_TIMEOUT_S", 5.0, float, minimum=0.001),
-            retries=_number(env, "ALIPAY_RETRIES", 2, int, minimum=0),
+            timeout_s=_number(env, "ALIPAY_TIMEOUT_S", 5.0, float, minimum=0.001, maximum=300),
+            retries=_number(env, "ALIPAY_RETRIES", 2, int, minimum=0, maximum=10),
             max_concurrency=_number(env, "GRAPH_MAX_CONCURRENCY", 16, int, minimum=1),
             api_keys=frozenset(k.strip() for k in env.get("GRAPH_API_KEYS", "").split(",") if k.strip()),
             allow_anonymous=demo or _flag(env, "GRAPH_ALLOW_ANONYMOUS", False),
@@ -93,10 +94,9 @@ class Settings:
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None:
+    value = env.get(name, "").strip().lower()
+    if not value:  # unset and set-but-empty both mean "the default", as for every other variable
         return default
-    value = raw.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
@@ -104,7 +104,9 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}: expected true or false")
 
 
-def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T], *, minimum: float) -> T:
+def _number(
+    env: Mapping[str, str], name: str, default: T, kind: Callable[[str], T], *, minimum: float, maximum: float = 10**9
+) -> T:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -112,8 +114,8 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: Callable[[str],
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name}: expected a {'whole ' if kind is int else ''}number, got {raw!r}") from None
-    if not value >= minimum:  # type: ignore[operator]  # T is int or float here
-        raise ConfigError(f"{name}: must be at least {minimum}")
+    if not minimum <= value <= maximum:  # type: ignore[operator]  # T is int or float here; NaN fails too
+        raise ConfigError(f"{name}: must be between {minimum} and {maximum}")
     return value
 
 
@@ -143,7 +145,7 @@ def _credentials(env: Mapping[str, str]) -> Credentials:
     app_id = env.get("ALIPAY_APP_ID", "").strip()
     if not app_id:
         raise ConfigError("ALIPAY_APP_ID is required unless --demo")
-    if not app_id.isdigit() or len(app_id) > 32:
+    if not re.fullmatch(r"[0-9]{1,32}", app_id):
         raise ConfigError("ALIPAY_APP_ID: expected the app's numeric id (at most 32 digits)")
     sign_type_raw = env.get("ALIPAY_SIGN_TYPE", "RSA2").strip().upper() or "RSA2"
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -37,7 +38,7 @@ def load_private_key(text: str, source: str) -> rsa.RSAPrivateKey:
             key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
         else:
             key = serialization.load_der_private_key(_bare_der(stripped), password=None)
-    except (ValueError, TypeError, UnicodeEncodeError):
+    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm):  # Unsupported: e.g. an SM2 key
         key = None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyLoadError(f"{source}: not a readable RSA private key (expected PEM or bare base64, PKCS#1 or PKCS#8)")
@@ -52,7 +53,7 @@ def load_public_key(text: str, source: str) -> rsa.RSAPublicKey:
             key = serialization.load_pem_public_key(stripped.encode("ascii"))
         else:
             key = serialization.load_der_public_key(_bare_der(stripped))
-    except (ValueError, TypeError, UnicodeEncodeError):
+    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm):  # Unsupported: e.g. an SM2 key
         key = None
     if not isinstance(key, rsa.RSAPublicKey):
         raise KeyLoadError(

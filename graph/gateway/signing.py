@@ -34,7 +34,7 @@ class SignType(enum.StrEnum):
 
 def gateway_timestamp(now: datetime) -> str:
     """Format an aware instant as the gateway's ``timestamp`` parameter (Asia/Shanghai wall time)."""
-    if now.tzinfo is None:
+    if now.utcoffset() is None:  # naive, or a tzinfo without an offset: astimezone would assume the machine's zone
         raise ValueError("gateway_timestamp needs an aware datetime")
     return now.astimezone(SHANGHAI).strftime(TIMESTAMP_FORMAT)
 

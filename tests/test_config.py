@@ -1,0 +1,473 @@
+"""graph.config: Settings.from_environ, its defaults (SPEC section 2) and every way a setting can be wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from graph.config import DEFAULT_GATEWAY_URL, ConfigError, Settings
+from graph.gateway.signing import SignType
+from tests.keyfixtures import KeyMaterial, app_keys, other_keys
+
+__all__ = ["app_keys", "other_keys"]  # session fixtures used by name below
+
+APP_ID = "2021004100000000"
+API_KEYS = ("k-live-3f9a0c8e7b6d5a4f", "k-ops-0a1b2c3d4e5f6a7b")
+
+
+@pytest.fixture
+def env(app_keys: KeyMaterial, other_keys: KeyMaterial) -> dict[str, str]:
+    """Good credentials as Alipay's tools print them: bare PKCS#8 app key, bare SPKI Alipay key."""
+    return {
+        "ALIPAY_APP_ID": APP_ID,
+        "ALIPAY_APP_PRIVATE_KEY": app_keys.pkcs8_b64,
+        "ALIPAY_PUBLIC_KEY": other_keys.spki_b64,
+    }
+
+
+def _windows(text: str, width: int = 16) -> list[str]:
+    body = "".join(line.strip() for line in text.splitlines() if not line.startswith("-----"))
+    return [body[i : i + width] for i in range(len(body) - width + 1)]
+
+
+def _assert_no_key_text(shown: str, *keys: str) -> None:
+    for key in keys:
+        for window in _windows(key):
+            assert window not in shown, "key material leaked"
+
+
+def _config_error(env: dict[str, str], *, demo: bool = False) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_environ(env, demo=demo)
+    error = info.value
+    assert "\n" not in str(error)  # one line
+    return error
+
+
+# --------------------------------------------------------------------------------------------- credentials
+
+
+def test_good_credentials_from_the_environment(
+    env: dict[str, str], app_keys: KeyMaterial, other_keys: KeyMaterial
+) -> None:
+    settings = Settings.from_environ(env)
+    credentials = settings.credentials
+    assert credentials is not None
+    assert credentials.app_id == APP_ID
+    assert credentials.sign_type is SignType.RSA2
+    assert isinstance(credentials.private_key, rsa.RSAPrivateKey)
+    assert credentials.private_key.private_numbers() == app_keys.private.private_numbers()
+    assert credentials.alipay_public_key.public_numbers() == other_keys.public.public_numbers()
+    assert settings.demo is False
+
+
+def test_good_credentials_from_files(
+    env: dict[str, str], tmp_path: Path, app_keys: KeyMaterial, other_keys: KeyMaterial
+) -> None:
+    private_file, public_file = tmp_path / "app_private_key.pem", tmp_path / "alipayPublicKey_RSA2.txt"
+    private_file.write_text(app_keys.pkcs1_pem, encoding="utf-8")
+    public_file.write_text(other_keys.spki_b64 + "\n", encoding="utf-8")
+    del env["ALIPAY_APP_PRIVATE_KEY"], env["ALIPAY_PUBLIC_KEY"]
+    env |= {"ALIPAY_APP_PRIVATE_KEY_FILE": f" {private_file} ", "ALIPAY_PUBLIC_KEY_FILE": str(public_file)}
+    credentials = Settings.from_environ(env).credentials
+    assert credentials is not None
+    assert credentials.private_key.private_numbers() == app_keys.private.private_numbers()
+    assert credentials.alipay_public_key.public_numbers() == other_keys.public.public_numbers()
+
+
+def test_one_key_inline_and_the_other_from_a_file(env: dict[str, str], tmp_path: Path, other_keys: KeyMaterial) -> None:
+    public_file = tmp_path / "alipay.pem"
+    public_file.write_text(other_keys.spki_pem, encoding="utf-8")
+    env["ALIPAY_PUBLIC_KEY"] = ""  # set but empty counts as unset
+    env["ALIPAY_PUBLIC_KEY_FILE"] = str(public_file)
+    assert Settings.from_environ(env).credentials is not None
+
+
+def test_settings_read_os_environ_by_default(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("ALIPAY_APP_PRIVATE_KEY_FILE", "ALIPAY_PUBLIC_KEY_FILE", "ALIPAY_PROTOCOL", "GRAPH_API_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GRAPH_MAX_BUNDLE_IDS", "3")
+    settings = Settings.from_environ()
+    assert settings.credentials is not None
+    assert settings.credentials.app_id == APP_ID
+    assert settings.max_bundle_ids == 3
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_missing_app_id(env: dict[str, str], value: str | None) -> None:
+    del env["ALIPAY_APP_ID"]
+    if value is not None:
+        env["ALIPAY_APP_ID"] = value
+    assert str(_config_error(env)) == "ALIPAY_APP_ID is required unless --demo"
+
+
+def test_app_id_is_trimmed(env: dict[str, str]) -> None:
+    credentials = Settings.from_environ(env | {"ALIPAY_APP_ID": f" {APP_ID}\n"}).credentials
+    assert credentials is not None
+    assert credentials.app_id == APP_ID
+
+
+@pytest.mark.parametrize("value", ["app-2021", "2021 0041", "1" * 33, "-2021", "2021.0"])
+def test_app_id_must_be_numeric(env: dict[str, str], value: str) -> None:
+    env["ALIPAY_APP_ID"] = value
+    assert str(_config_error(env)).startswith("ALIPAY_APP_ID: expected the app's numeric id")
+
+
+@pytest.mark.parametrize("name", ["ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY"])
+def test_missing_key(env: dict[str, str], name: str) -> None:
+    del env[name]
+    assert str(_config_error(env)) == f"{name} (or {name}_FILE) is required unless --demo"
+
+
+@pytest.mark.parametrize("name", ["ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY"])
+def test_key_and_key_file_both_set(env: dict[str, str], tmp_path: Path, name: str) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(env[name], encoding="utf-8")
+    env[f"{name}_FILE"] = str(key_file)
+    error = _config_error(env)
+    assert str(error) == f"{name} and {name}_FILE: set one, not both"
+    _assert_no_key_text(str(error) + repr(error), env[name])
+
+
+def _unreadable(tmp_path: Path) -> dict[str, Path]:
+    not_utf8 = tmp_path / "latin1.pem"
+    not_utf8.write_bytes(b"\xff\xfe\xe9 not utf-8 \xff")
+    return {"missing": tmp_path / "nope.pem", "directory": tmp_path, "not utf-8": not_utf8}
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not utf-8"])
+@pytest.mark.parametrize("name", ["ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY"])
+def test_unreadable_key_file(env: dict[str, str], tmp_path: Path, name: str, case: str) -> None:
+    path = _unreadable(tmp_path)[case]
+    del env[name]
+    env[f"{name}_FILE"] = str(path)
+    error = _config_error(env)
+    assert str(error).startswith(f"{name}_FILE: cannot read {path} (")
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+
+
+@pytest.mark.parametrize("form", ["bare", "pem"])
+def test_bad_private_key_names_the_variable_and_quotes_nothing(
+    env: dict[str, str], other_keys: KeyMaterial, form: str
+) -> None:
+    # The classic mix-up: a public key where the private one goes.
+    bad = other_keys.spki_b64 if form == "bare" else other_keys.spki_pem
+    env["ALIPAY_APP_PRIVATE_KEY"] = bad
+    error = _config_error(env)
+    assert str(error).startswith("ALIPAY_APP_PRIVATE_KEY: not a readable RSA private key")
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    _assert_no_key_text(str(error) + repr(error), bad)
+
+
+@pytest.mark.parametrize("form", ["bare", "pem"])
+def test_private_key_pasted_as_alipays_public_key_is_not_quoted(
+    env: dict[str, str], app_keys: KeyMaterial, form: str
+) -> None:
+    # The worst mix-up: the private key in the public key's variable. The error must not print it.
+    bad = app_keys.pkcs8_b64 if form == "bare" else app_keys.pkcs1_pem
+    env["ALIPAY_PUBLIC_KEY"] = bad
+    error = _config_error(env)
+    assert str(error).startswith("ALIPAY_PUBLIC_KEY: not a readable RSA public key")
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    _assert_no_key_text(str(error) + repr(error), bad)
+
+
+def test_bad_key_in_a_file_names_the_variable(env: dict[str, str], tmp_path: Path, app_keys: KeyMaterial) -> None:
+    truncated = app_keys.pkcs8_pem[:400]
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(truncated, encoding="utf-8")
+    del env["ALIPAY_APP_PRIVATE_KEY"]
+    env["ALIPAY_APP_PRIVATE_KEY_FILE"] = str(key_file)
+    error = _config_error(env)
+    assert str(error).startswith("ALIPAY_APP_PRIVATE_KEY: not a readable RSA private key")
+    _assert_no_key_text(str(error) + repr(error), truncated)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("RSA", SignType.RSA), ("rsa2", SignType.RSA2), (" rsa ", SignType.RSA), ("", SignType.RSA2)],
+)
+def test_sign_type(env: dict[str, str], value: str, expected: SignType) -> None:
+    env["ALIPAY_SIGN_TYPE"] = value
+    credentials = Settings.from_environ(env).credentials
+    assert credentials is not None
+    assert credentials.sign_type is expected
+
+
+@pytest.mark.parametrize("value", ["RSA3", "SHA256withRSA", "SM2"])
+def test_bad_sign_type(env: dict[str, str], value: str) -> None:
+    env["ALIPAY_SIGN_TYPE"] = value
+    assert str(_config_error(env)) == "ALIPAY_SIGN_TYPE: expected RSA2 or RSA"
+
+
+# ----------------------------------------------------------------------------------------------- defaults
+
+
+def test_defaults_are_the_specs(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(env)
+    assert settings.credentials is not None
+    assert settings.credentials.sign_type is SignType.RSA2
+    observed = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "credentials"}
+    assert observed == {
+        "demo": False,
+        "gateway_url": "https://openapi.alipay.com/gateway.do",
+        "timeout_s": 5.0,
+        "retries": 2,
+        "max_concurrency": 16,
+        "api_keys": frozenset(),
+        "allow_anonymous": False,
+        "introspection": True,
+        "graphiql": True,
+        "max_bundle_ids": 10,
+        "max_upstream_calls": 20,
+        "max_body_bytes": 65536,
+        "log_format": "json",
+        "log_level": "INFO",
+    }
+    assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
+
+
+def test_empty_numbers_mean_the_default(env: dict[str, str]) -> None:
+    blank = dict.fromkeys(
+        ["ALIPAY_TIMEOUT_S", "ALIPAY_RETRIES", "GRAPH_MAX_CONCURRENCY", "GRAPH_MAX_BODY_BYTES", "ALIPAY_GATEWAY_URL"],
+        " ",
+    )
+    settings = Settings.from_environ(env | blank | {"ALIPAY_GATEWAY_URL": ""})
+    assert (settings.timeout_s, settings.retries, settings.max_concurrency, settings.max_body_bytes) == (
+        5.0,
+        2,
+        16,
+        65536,
+    )
+    assert settings.gateway_url == DEFAULT_GATEWAY_URL
+
+
+# ------------------------------------------------------------------------------------------------- numbers
+
+NUMBERS: list[tuple[str, str, str, float]] = [
+    # variable, attribute, raw value, parsed value
+    ("ALIPAY_TIMEOUT_S", "timeout_s", "2.5", 2.5),
+    ("ALIPAY_TIMEOUT_S", "timeout_s", " 30 ", 30.0),
+    ("ALIPAY_TIMEOUT_S", "timeout_s", "0.001", 0.001),
+    ("ALIPAY_RETRIES", "retries", "0", 0),
+    ("ALIPAY_RETRIES", "retries", "5", 5),
+    ("GRAPH_MAX_CONCURRENCY", "max_concurrency", "1", 1),
+    ("GRAPH_MAX_CONCURRENCY", "max_concurrency", "64", 64),
+    ("GRAPH_MAX_BUNDLE_IDS", "max_bundle_ids", "1", 1),
+    ("GRAPH_MAX_BUNDLE_IDS", "max_bundle_ids", "50", 50),
+    ("GRAPH_MAX_UPSTREAM_CALLS", "max_upstream_calls", "1", 1),
+    ("GRAPH_MAX_UPSTREAM_CALLS", "max_upstream_calls", "100", 100),
+    ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1024", 1024),
+    ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1048576", 1048576),
+]
+
+
+@pytest.mark.parametrize(("name", "attribute", "raw", "parsed"), NUMBERS)
+def test_numbers_are_parsed(env: dict[str, str], name: str, attribute: str, raw: str, parsed: float) -> None:
+    value = getattr(Settings.from_environ(env | {name: raw}), attribute)
+    assert value == parsed
+    assert type(value) is type(parsed)
+
+
+BAD_NUMBERS: list[tuple[str, str, str]] = [
+    # variable, raw value, what the message says
+    ("ALIPAY_TIMEOUT_S", "fast", "expected a number"),
+    ("ALIPAY_TIMEOUT_S", "5s", "expected a number"),
+    ("ALIPAY_TIMEOUT_S", "0", "must be between 0.001 and 300"),
+    ("ALIPAY_TIMEOUT_S", "-1", "must be between 0.001 and 300"),
+    ("ALIPAY_TIMEOUT_S", "nan", "must be between 0.001 and 300"),
+    ("ALIPAY_TIMEOUT_S", "inf", "must be between 0.001 and 300"),
+    ("ALIPAY_RETRIES", "two", "expected a whole number"),
+    ("ALIPAY_RETRIES", "1.5", "expected a whole number"),
+    ("ALIPAY_RETRIES", "-1", "must be between 0 and 10"),
+    ("ALIPAY_RETRIES", "11", "must be between 0 and 10"),
+    ("GRAPH_MAX_CONCURRENCY", "0", "must be between 1 and 1000000000"),
+    ("GRAPH_MAX_CONCURRENCY", "many", "expected a whole number"),
+    ("GRAPH_MAX_BUNDLE_IDS", "0", "must be between 1 and 1000000000"),
+    ("GRAPH_MAX_BUNDLE_IDS", "ten", "expected a whole number"),
+    ("GRAPH_MAX_UPSTREAM_CALLS", "0", "must be between 1 and 1000000000"),
+    ("GRAPH_MAX_UPSTREAM_CALLS", "2e1", "expected a whole number"),
+    ("GRAPH_MAX_BODY_BYTES", "1023", "must be between 1024 and 1000000000"),
+    ("GRAPH_MAX_BODY_BYTES", "64k", "expected a whole number"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "message"), BAD_NUMBERS)
+def test_bad_numbers_name_the_variable(env: dict[str, str], name: str, raw: str, message: str) -> None:
+    assert str(_config_error(env | {name: raw})).startswith(f"{name}: {message}")
+
+
+# --------------------------------------------------------------------------------------------------- flags
+
+FLAGS = [
+    ("GRAPH_ALLOW_ANONYMOUS", "allow_anonymous"),
+    ("GRAPH_INTROSPECTION", "introspection"),
+    ("GRAPH_GRAPHIQL", "graphiql"),
+]
+
+
+@pytest.mark.parametrize(("name", "attribute"), FLAGS)
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        *[(v, True) for v in ("1", "true", "TRUE", "yes", "On", " true ")],
+        *[(v, False) for v in ("0", "false", "False", "no", "OFF")],
+    ],
+)
+def test_flags_are_parsed(env: dict[str, str], name: str, attribute: str, raw: str, expected: bool) -> None:
+    assert getattr(Settings.from_environ(env | {name: raw}), attribute) is expected
+
+
+@pytest.mark.parametrize(("name", "attribute"), FLAGS)
+@pytest.mark.parametrize("raw", ["", "  "])
+def test_empty_flags_mean_the_default(env: dict[str, str], name: str, attribute: str, raw: str) -> None:
+    assert getattr(Settings.from_environ(env | {name: raw}), attribute) == getattr(
+        Settings.from_environ(env), attribute
+    )
+
+
+@pytest.mark.parametrize("app_id", ["\uff12\uff10\uff12\uff11", "2021\u00b2", "2021-0041", "2" * 33])
+def test_app_id_is_ascii_digits(env: dict[str, str], app_id: str) -> None:
+    assert str(_config_error(env | {"ALIPAY_APP_ID": app_id})).startswith("ALIPAY_APP_ID: expected")
+
+
+@pytest.mark.parametrize("name", [name for name, _ in FLAGS])
+@pytest.mark.parametrize("raw", ["2", "maybe", "enabled", "t", "y"])
+def test_bad_flags_name_the_variable(env: dict[str, str], name: str, raw: str) -> None:
+    assert str(_config_error(env | {name: raw})) == f"{name}: expected true or false"
+
+
+# ----------------------------------------------------------------------------------------- other settings
+
+
+def test_api_keys_are_split_and_trimmed(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(env | {"GRAPH_API_KEYS": f" {API_KEYS[0]} ,,{API_KEYS[1]}, ,"})
+    assert settings.api_keys == frozenset(API_KEYS)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080/gateway.do", "https://openapi-sandbox.dl.alipaydev.com/gateway.do", " https://x.test/g "],
+)
+def test_gateway_url(env: dict[str, str], url: str) -> None:
+    assert Settings.from_environ(env | {"ALIPAY_GATEWAY_URL": url}).gateway_url == url.strip()
+
+
+@pytest.mark.parametrize(
+    "url", ["openapi.alipay.com/gateway.do", "ftp://openapi.alipay.com/gateway.do", "https://", "javascript:alert(1)"]
+)
+def test_gateway_url_must_be_http(env: dict[str, str], url: str) -> None:
+    assert str(_config_error(env | {"ALIPAY_GATEWAY_URL": url})).startswith(
+        "ALIPAY_GATEWAY_URL: expected an http(s) URL"
+    )
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("text", "text"), (" JSON ", "json")])
+def test_log_format(env: dict[str, str], raw: str, expected: str) -> None:
+    assert Settings.from_environ(env | {"GRAPH_LOG_FORMAT": raw}).log_format == expected
+
+
+def test_bad_log_format(env: dict[str, str]) -> None:
+    assert str(_config_error(env | {"GRAPH_LOG_FORMAT": "xml"})) == "GRAPH_LOG_FORMAT: expected json or text"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("debug", "DEBUG"), (" Warning ", "WARNING"), ("CRITICAL", "CRITICAL")])
+def test_log_level(env: dict[str, str], raw: str, expected: str) -> None:
+    assert Settings.from_environ(env | {"GRAPH_LOG_LEVEL": raw}).log_level == expected
+
+
+@pytest.mark.parametrize("raw", ["verbose", "10", "trace"])
+def test_bad_log_level(env: dict[str, str], raw: str) -> None:
+    assert str(_config_error(env | {"GRAPH_LOG_LEVEL": raw})).startswith("GRAPH_LOG_LEVEL: expected DEBUG, INFO")
+
+
+# --------------------------------------------------------------------------------------------- demo, closed
+
+
+def test_demo_needs_no_credentials_and_lets_everyone_in() -> None:
+    settings = Settings.from_environ({"GRAPH_ALLOW_ANONYMOUS": "false"}, demo=True)
+    assert settings.demo is True
+    assert settings.credentials is None
+    assert settings.allow_anonymous is True
+    assert settings.closed is False
+
+
+def test_demo_ignores_configured_credentials(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(env | {"ALIPAY_APP_PRIVATE_KEY": "not a key"}, demo=True)
+    assert settings.credentials is None
+
+
+def test_demo_still_checks_the_other_settings() -> None:
+    assert str(_config_error({"ALIPAY_RETRIES": "x"}, demo=True)).startswith("ALIPAY_RETRIES:")
+
+
+def test_closed_by_default_with_real_credentials(env: dict[str, str]) -> None:
+    assert Settings.from_environ(env).closed is True
+    assert Settings.from_environ(env | {"GRAPH_API_KEYS": API_KEYS[0]}).closed is False
+    assert Settings.from_environ(env | {"GRAPH_ALLOW_ANONYMOUS": "true"}).closed is False
+    assert Settings.from_environ(env | {"GRAPH_API_KEYS": " , "}).closed is True
+
+
+# ------------------------------------------------------------------------------------------ not supported yet
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"), [("v2", True), (" V2 ", True), ("", True), ("v3", False), ("V3", False), ("x", False)]
+)
+def test_protocol(env: dict[str, str], raw: str, ok: bool) -> None:
+    env["ALIPAY_PROTOCOL"] = raw
+    if ok:
+        assert Settings.from_environ(env).credentials is not None
+    else:
+        assert str(_config_error(env)) == "ALIPAY_PROTOCOL: only v2 is supported by this version"
+
+
+@pytest.mark.parametrize(
+    ("name", "feature"),
+    [
+        ("ALIPAY_APP_CERT_FILE", "certificate mode"),
+        ("ALIPAY_PUBLIC_CERT_FILE", "certificate mode"),
+        ("ALIPAY_ROOT_CERT_FILE", "certificate mode"),
+        ("ALIPAY_ENCRYPT_KEY", "AES content encryption"),
+    ],
+)
+def test_cert_mode_and_aes_are_refused(env: dict[str, str], name: str, feature: str) -> None:
+    secret = "aGVsbG8gd29ybGQgdGhpcyBpcyBhbiBhZXMga2V5"
+    error = _config_error(env | {name: secret})
+    assert str(error) == f"{name}: {feature} is not supported by this version yet"
+    assert secret not in str(error)
+    # Demo mode refuses them too: the user asked for a mode this version cannot run.
+    assert str(_config_error({name: secret}, demo=True)) == str(error)
+
+
+@pytest.mark.parametrize("name", ["ALIPAY_APP_CERT_FILE", "ALIPAY_ENCRYPT_KEY"])
+def test_empty_cert_and_aes_variables_are_ignored(env: dict[str, str], name: str) -> None:
+    assert Settings.from_environ(env | {name: ""}).credentials is not None
+
+
+# ---------------------------------------------------------------------------------------------------- reprs
+
+
+def test_reprs_hold_no_secrets(env: dict[str, str], app_keys: KeyMaterial, other_keys: KeyMaterial) -> None:
+    settings = Settings.from_environ(env | {"GRAPH_API_KEYS": ",".join(API_KEYS)})
+    assert settings.credentials is not None
+    for shown in (repr(settings), str(settings), repr(settings.credentials), str(settings.credentials)):
+        _assert_no_key_text(shown, app_keys.pkcs8_pem, app_keys.pkcs1_pem, other_keys.spki_pem)
+        for api_key in API_KEYS:
+            assert api_key not in shown
+        assert "PRIVATE" not in shown
+        assert "RSAPrivateKey" not in shown
+    assert repr(settings.credentials) == f"Credentials(app_id='{APP_ID}', sign_type=RSA2)"
+    assert APP_ID in repr(settings)  # what is not secret is still there to debug with
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
