@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,7 +17,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from graph import __version__
-from graph.config import Settings
+from graph.config import ConfigError, Settings
 from graph.context import Context, build_context
 from graph.guard import TOKEN_HEADER, Guard
 from graph.schema import create_schema
@@ -88,16 +89,23 @@ async def _healthz(request: Request) -> Response:
 
 
 async def _readyz(request: Request) -> Response:
-    services: Services | None = getattr(request.app.state, "services", None)
-    if services is None:
-        return JSONResponse({"status": "starting"}, status_code=503)
-    return JSONResponse({"status": "ready", "checks": {"keys": "loaded"}})
+    services: Services = request.app.state.services
+    checks = {"keys": "ok" if services.client.keys_usable() else "unusable"}
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 def from_environ() -> Starlette:
     """Zero-argument factory for ``uvicorn --factory graph.app:from_environ`` (the Dockerfile's command)."""
     from graph import logs
 
-    settings = Settings.from_environ()
+    try:
+        settings = Settings.from_environ()
+    except ConfigError as exc:
+        # One line naming the variable, not a traceback: what an operator reads in `docker logs`.
+        print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
     logs.configure(settings.log_format, settings.log_level)
     return create_app(settings)

@@ -6,7 +6,6 @@ variables are never quoted.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ _NOT_YET = {  # in SPEC, not built yet: refuse loudly rather than run in a mode 
     "ALIPAY_ENCRYPT_KEY": "AES content encryption",
 }
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 T = TypeVar("T")
 
 
@@ -67,7 +67,7 @@ class Settings:
         if log_format not in {"json", "text"}:
             raise ConfigError("GRAPH_LOG_FORMAT: expected json or text")
         log_level = env.get("GRAPH_LOG_LEVEL", "INFO").strip().upper()
-        if not isinstance(logging.getLevelName(log_level), int):
+        if log_level not in _LEVELS:  # a fixed list: libraries register extra names (uvicorn adds TRACE)
             raise ConfigError("GRAPH_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return cls(
             credentials=None if demo else _credentials(env),
@@ -126,19 +126,19 @@ def _url(raw: str) -> str:
     return raw.strip()
 
 
-def _secret(env: Mapping[str, str], name: str) -> str:
+def _secret(env: Mapping[str, str], name: str) -> tuple[str, str]:
     """A key from ``NAME`` or the file named by ``NAME_FILE`` (files keep keys out of the process environment)."""
     inline, path = env.get(name, "").strip(), env.get(f"{name}_FILE", "").strip()
     if inline and path:
         raise ConfigError(f"{name} and {name}_FILE: set one, not both")
     if path:
         try:
-            return Path(path).read_text(encoding="utf-8")
+            return Path(path).read_text(encoding="utf-8"), f"{name}_FILE"
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{name}_FILE: cannot read {path} ({type(exc).__name__})") from None
     if not inline:
         raise ConfigError(f"{name} (or {name}_FILE) is required unless --demo")
-    return inline
+    return inline, name
 
 
 def _credentials(env: Mapping[str, str]) -> Credentials:
@@ -153,8 +153,8 @@ def _credentials(env: Mapping[str, str]) -> Credentials:
     except ValueError:
         raise ConfigError("ALIPAY_SIGN_TYPE: expected RSA2 or RSA") from None
     try:
-        private_key = load_private_key(_secret(env, "ALIPAY_APP_PRIVATE_KEY"), "ALIPAY_APP_PRIVATE_KEY")
-        public_key = load_public_key(_secret(env, "ALIPAY_PUBLIC_KEY"), "ALIPAY_PUBLIC_KEY")
+        private_key = load_private_key(*_secret(env, "ALIPAY_APP_PRIVATE_KEY"))
+        public_key = load_public_key(*_secret(env, "ALIPAY_PUBLIC_KEY"))
     except KeyLoadError as exc:
         raise ConfigError(str(exc)) from None
     return Credentials(app_id, private_key, public_key, sign_type)

@@ -7,6 +7,7 @@ name the same (token, version, client) share one gateway call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from graph.context import Context, Info
@@ -30,24 +31,19 @@ async def mini_app_versions(
 ) -> list[MiniAppVersionResult]:
     version = arguments.app_version(app_version)
     clients = arguments.bundle_ids(bundle_ids, info.context.settings.max_bundle_ids)
-    results = await asyncio.gather(
-        *(fetch_version(info.context, version, client) for client in clients), return_exceptions=True
-    )
-    out: list[MiniAppVersionResult] = []
-    for client, result in zip(clients, results, strict=True):
-        if isinstance(result, GraphError):
-            out.append(MiniAppVersionError.from_error(result, app_version=version, bundle_id=client))
-        elif isinstance(result, BaseException):
-            raise result  # a defect, not an upstream outcome: fail the field and let masking hide it
-        else:
-            out.append(result)
-    return out
+    return list(await asyncio.gather(*(_result(info.context, version, client) for client in clients)))
 
 
-async def mini_app_version_reference(context: Context, representation: Any) -> MiniAppVersion:
+async def _result(context: Context, app_version: str, bundle_id: str) -> MiniAppVersionResult:
+    # An upstream outcome becomes an item; anything else (a defect) fails the field and is masked.
+    try:
+        return await fetch_version(context, app_version, bundle_id)
+    except GraphError as error:
+        return MiniAppVersionError.from_error(error, app_version=app_version, bundle_id=bundle_id)
+
+
+async def mini_app_version_reference(context: Context, representation: Mapping[str, Any]) -> MiniAppVersion:
     """An Apollo Federation reference ``{__typename, appVersion, bundleId}``, checked like arguments."""
-    if not isinstance(representation, dict):
-        raise BadUserInput("an entity representation must be an object")
     version, client = representation.get("appVersion"), representation.get("bundleId")
     if not isinstance(version, str) or not isinstance(client, str):
         raise BadUserInput("a MiniAppVersion reference needs string fields appVersion and bundleId")

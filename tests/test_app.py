@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
 from resolvers.arguments import KNOWN_BUNDLE_IDS
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 
@@ -320,3 +320,39 @@ async def test_malformed_requests_get_4xx(graph_url: str) -> None:
         syntax = await http.post("/graphql", json={"query": "{ miniAppVersion("})
         assert syntax.status_code in {200, 400}
         assert "errors" in syntax.json()
+
+
+def test_uvicorn_factory_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch, demo_credentials: DemoCredentials, gateway_url: str
+) -> None:
+    # What the Dockerfile runs: uvicorn --factory graph.app:from_environ
+    import logging
+
+    from starlette.applications import Starlette
+
+    from graph.app import from_environ
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    monkeypatch.setenv("ALIPAY_APP_ID", demo_credentials.app_id)
+    monkeypatch.setenv("ALIPAY_APP_PRIVATE_KEY", demo_credentials.app_private_key_pem)
+    monkeypatch.setenv("ALIPAY_PUBLIC_KEY", demo_credentials.alipay_public_key_pem)
+    monkeypatch.setenv("ALIPAY_GATEWAY_URL", gateway_url)
+    monkeypatch.setenv("GRAPH_LOG_FORMAT", "text")
+    try:
+        assert isinstance(from_environ(), Starlette)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def test_uvicorn_factory_stops_with_one_line_on_bad_config(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from graph.app import from_environ
+
+    monkeypatch.delenv("ALIPAY_APP_ID", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        from_environ()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "alipay-graph: ALIPAY_APP_ID is required unless --demo\n"

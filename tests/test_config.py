@@ -187,7 +187,7 @@ def test_bad_key_in_a_file_names_the_variable(env: dict[str, str], tmp_path: Pat
     del env["ALIPAY_APP_PRIVATE_KEY"]
     env["ALIPAY_APP_PRIVATE_KEY_FILE"] = str(key_file)
     error = _config_error(env)
-    assert str(error).startswith("ALIPAY_APP_PRIVATE_KEY: not a readable RSA private key")
+    assert str(error).startswith("ALIPAY_APP_PRIVATE_KEY_FILE: not a readable RSA private key")
     _assert_no_key_text(str(error) + repr(error), truncated)
 
 

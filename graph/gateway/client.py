@@ -99,6 +99,13 @@ class AlipayClient:
     def app_id(self) -> str:
         return self._credentials.app_id
 
+    def keys_usable(self) -> bool:
+        """The private key signs and its own public half verifies the result (a readiness probe, ~1 ms)."""
+        creds = self._credentials
+        probe = b"readiness"
+        signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        return signing.verify(probe, signature, creds.private_key.public_key(), creds.sign_type)
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
