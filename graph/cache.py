@@ -117,7 +117,11 @@ class AnswerCache:
         return True
 
     async def close(self) -> None:
-        await self.backend.close()
+        if self.name == "redis":
+            # aiocache's close() calls redis-py's deprecated close(); aclose() is the current spelling.
+            await self.backend.client.aclose()
+        else:
+            await self.backend.close()
 
     def _degraded(self, what: str, exc: BaseException) -> None:
         self.healthy = False
@@ -154,7 +158,7 @@ def open_cache(url: str, *, max_entries: int) -> AnswerCache:
         port=parts.port or 6379,
         db=int(db),
         password=parts.password,
-        namespace="alipay-miniapp-graph:v1:",
+        namespace="alipay-miniapp-graph:v1",  # aiocache joins namespace and key with ":"
         timeout=REDIS_TIMEOUT_S,
         create_connection_timeout=REDIS_TIMEOUT_S,
     )

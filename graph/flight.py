@@ -29,6 +29,3 @@ class SingleFlight(Generic[K, V]):
             self.joined += 1
         # shield: one caller giving up (a client disconnects) must not cancel the call the others wait for.
         return await asyncio.shield(task)
-
-    def __len__(self) -> int:
-        return len(self._calls)
