@@ -16,6 +16,7 @@ from graph.errors import BadUserInput
 from graph.freshness import CacheAge
 from graph.limits import UpstreamBudget
 from graph.masking import MaskInternalErrors, should_mask
+from graph.operation_telemetry import OperationTelemetry
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import version
@@ -65,7 +66,8 @@ class Schema(FederationSchema):
 
 
 def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget, CacheAge]
+    # OperationTelemetry first: its span encloses the rest, and it sees errors after masking.
+    extensions: list[type[SchemaExtension]] = [OperationTelemetry, MaskInternalErrors, UpstreamBudget, CacheAge]
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, extensions=extensions, federation_version="2.11")

@@ -10,6 +10,7 @@ import httpx
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
 from graph.gateway.client import AlipayClient
+from graph.telemetry import Telemetry
 from resolvers.loaders import VersionSource
 
 
@@ -20,6 +21,7 @@ class Services:
     cache: AnswerCache
     source: VersionSource
     gateway_url: str
+    telemetry: Telemetry
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
 
     async def aclose(self) -> None:
@@ -27,8 +29,14 @@ class Services:
         await self.cache.close()
 
 
-def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    telemetry: Telemetry | None = None,
+) -> Services:
     """Open the gateway client and the cache; under ``--demo``, against a fresh in-process sandbox gateway."""
+    telemetry = telemetry or Telemetry()
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
@@ -45,6 +53,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         retries=settings.retries,
         transport=transport,
         max_connections=settings.max_concurrency,
+        observer=telemetry,
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     source = VersionSource(
@@ -53,5 +62,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         ttl_s=settings.cache_ttl_s,
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
+        tracing=telemetry.tracing,
     )
-    return Services(settings, client, cache, source, gateway_url, sandbox)
+    telemetry.metrics.watch(lambda: (cache, source.flights))
+    return Services(settings, client, cache, source, gateway_url, telemetry, sandbox)

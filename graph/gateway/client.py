@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import signing
+from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
 from graph.gateway.errors import (
     GatewayError,
     GatewayProtocolError,
@@ -81,8 +83,10 @@ class AlipayClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = _utc_now,
         max_connections: int = 16,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._credentials = credentials
+        self._observer: AttemptObserver = observer or NoObserver()
         self._url = gateway_url
         self._retries = retries
         self._backoff = backoff
@@ -103,8 +107,15 @@ class AlipayClient:
         """The private key signs and its own public half verifies the result (a readiness probe, ~1 ms)."""
         creds = self._credentials
         probe = b"readiness"
-        signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        try:
+            signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        except ValueError:  # e.g. a key too short for the digest: it loads, but signs nothing
+            return False
         return signing.verify(probe, signature, creds.private_key.public_key(), creds.sign_type)
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -123,23 +134,35 @@ class AlipayClient:
         biz_text = json.dumps(biz_content, ensure_ascii=False, separators=(",", ":"))
         attempt = 0
         while True:
-            try:
-                return await self._attempt(method, biz_text, app_auth_token)
-            except GatewayError as exc:
-                if not exc.retryable or attempt >= self._retries:
-                    raise
-                delay = self._backoff.delay(attempt)
-                attempt += 1
-                log.info(
-                    "gateway attempt failed, retrying",
-                    extra={
-                        "method": method,
-                        "attempt": attempt,
-                        "error": type(exc).__name__,
-                        "delay_s": round(delay, 3),
-                    },
-                )
-                await self._sleep(delay)
+            record = Attempt(method, attempt + 1)
+            error: GatewayError | None = None
+            with self._observer.attempt(record):
+                started = time.perf_counter()
+                try:
+                    node = await self._attempt(method, biz_text, app_auth_token)
+                except GatewayError as exc:
+                    error = exc
+                record.duration_s = time.perf_counter() - started
+                record.outcome = outcome_of(error)
+            retrying = error is not None and error.retryable and attempt < self._retries
+            delay = self._backoff.delay(attempt) if retrying else None
+            # One line per attempt: what was called and how it went, never what was sent.
+            log.info(
+                "gateway attempt",
+                extra={
+                    "method": method,
+                    "attempt": record.number,
+                    "outcome": record.outcome,
+                    "duration_ms": round(record.duration_s * 1000, 2),
+                    **({"retry_in_s": round(delay, 3)} if delay is not None else {}),
+                },
+            )
+            if error is None:
+                return node
+            if delay is None:
+                raise error
+            attempt += 1
+            await self._sleep(delay)
 
     def signed_params(self, method: str, biz_text: str, app_auth_token: str | None) -> dict[str, str]:
         """The common parameters plus ``biz_content`` and ``sign``, as the gateway checks them."""
