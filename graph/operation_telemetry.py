@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from graph import request
 from graph.metrics import error_code_label
@@ -42,7 +43,7 @@ class OperationTelemetry(SchemaExtension):
                 if outcome != "ok":
                     span.fail(outcome)
                 metrics = telemetry.metrics
-                label = metrics.operation_label(name if name not in ("anonymous", "invalid") else None)
+                label = metrics.operation_label(None if name == "anonymous" else name)
                 metrics.operations.labels(label, outcome).inc()
                 metrics.operation_seconds.labels(label).observe(time.perf_counter() - started)
                 for error in (result.errors if result else None) or ():
@@ -58,7 +59,7 @@ def _name(name: str | None) -> str:
     return name if _NAME.fullmatch(name) else "invalid"
 
 
-def _kind(ctx: Any) -> str:
+def _kind(ctx: ExecutionContext) -> str:
     try:
         return str(ctx.operation_type.value)
     except Exception:  # no document (a syntax error) or no such operation: strawberry raises on asking
