@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from graph import __version__
 from graph.config import ConfigError, Settings
 from graph.context import Context, build_context
 from graph.guard import TOKEN_HEADER, Guard
+from graph.response_cache import ResponseCache, no_cache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 
@@ -35,8 +37,15 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             services,
             app_auth_token=request.headers.get(TOKEN_HEADER) or None,
             request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=_no_cache(request.headers.get("cache-control", "")),
+            fresh=no_cache(request.headers.get("cache-control", "")),
+            freshness=request.scope.get("state", {}).get("freshness"),
         )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
 
 
 def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
@@ -79,19 +88,11 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
                 api_keys=settings.api_keys,
                 allow_anonymous=settings.allow_anonymous,
                 max_body_bytes=settings.max_body_bytes,
-            )
+            ),
+            Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],
         lifespan=lifespan,
     )
-
-
-def _no_cache(cache_control: str) -> bool:
-    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
-    for part in cache_control.lower().split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
-            return True
-    return False
 
 
 async def _healthz(request: Request) -> Response:
