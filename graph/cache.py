@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -51,24 +52,31 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]  # aiocache s
     """aiocache's memory backend, which never evicts but by TTL, with a bound: least recently used goes.
 
     Python dicts keep insertion order, so "recently used" is "moved to the end" and the oldest is the first key.
+    Expiry is checked when an entry is read instead of by aiocache's one event-loop timer per key: at the bound
+    that is 10,000 fewer timers, and an evicted key leaves no cancelled timer behind in the loop's heap.
     """
 
-    def __init__(self, max_entries: int, **kwargs: Any) -> None:
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_entries = max_entries
+        self._clock = clock
 
     async def _get(self, key: str, encoding: str = "utf-8", _conn: Any = None) -> Any:
-        value = self._cache.pop(key, None)
-        if value is not None:
-            self._cache[key] = value
+        stored = self._cache.pop(key, None)
+        if stored is None:
+            return None
+        expires_at, value = stored
+        if expires_at is not None and expires_at <= self._clock():
+            return None  # already popped: an expired entry is simply gone
+        self._cache[key] = stored
         return value
 
     async def _set(self, key: str, value: Any, ttl: Any = None, _cas_token: Any = None, _conn: Any = None) -> Any:
-        self._cache.pop(key, None)  # re-inserted at the end by the base class
-        result = await super()._set(key, value, ttl=ttl, _cas_token=_cas_token, _conn=_conn)
+        self._cache.pop(key, None)  # re-inserted at the end: the most recently used
+        self._cache[key] = (self._clock() + ttl if ttl else None, value)
         while len(self._cache) > self.max_entries:
-            await self._delete(next(iter(self._cache)))
-        return result
+            del self._cache[next(iter(self._cache))]
+        return True
 
     def __len__(self) -> int:
         return len(self._cache)

@@ -98,3 +98,16 @@ async def test_unreachable_redis_logs_once_and_recovers(
         assert messages.count("cache backend recovered") == 1
     finally:
         await cache.close()
+
+
+async def test_memory_entries_expire_when_read() -> None:
+    now = [100.0]
+    backend = BoundedMemoryCache(10, clock=lambda: now[0], timeout=0)
+    await backend.set("short", 1, ttl=5)
+    await backend.set("forever", 2)
+    now[0] = 104.9
+    assert await backend.get("short") == 1
+    now[0] = 105.0
+    assert await backend.get("short") is None
+    assert len(backend) == 1  # the expired entry is gone, not just hidden
+    assert await backend.get("forever") == 2
