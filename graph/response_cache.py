@@ -29,15 +29,36 @@ from graph.guard import TOKEN_HEADER
 
 KEY_PREFIX = "response:"
 _CACHEABLE_ERRORS = {"ALIPAY_BUSINESS_ERROR"}
-# Tokens GraphQL ignores between other tokens: white space, commas, comments. Strings are matched first so
-# that what is inside them is kept exactly.
-_INSIGNIFICANT = re.compile(r'("""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*")|(?:[\s,]|#[^\n\r]*)+')
+# A lexer just good enough to drop what GraphQL ignores (white space, commas, comments) and keep every other
+# token exactly, strings included. It may fail to merge two equivalent spellings (a miss); it never merges
+# two different documents, because tokens are only ever re-joined, not changed.
+_TOKEN = re.compile(
+    r'(?P<string>"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*")'
+    r"|(?P<skip>[\s,]+|#[^\n\r]*)"
+    r"|(?P<punct>[!$&()\[\]{}:=@|])"
+    r'|(?P<word>[^\s,#"!$&()\[\]{}:=@|]+)'
+    r"|(?P<other>.)",  # a stray quote: not a valid document, so keep it as sent
+    re.DOTALL,
+)
 
 
 @functools.lru_cache(maxsize=1024)
 def normalise(document: str) -> str:
-    """The document with runs of insignificant characters folded to one space (memoised: hits cost a lookup)."""
-    return _INSIGNIFICANT.sub(lambda m: m.group(1) or " ", document).strip()
+    """The document's significant tokens, a space only between two words (memoised: a hit costs a lookup)."""
+    out: list[str] = []
+    previous_word = False
+    for match in _TOKEN.finditer(document):
+        kind = match.lastgroup
+        if kind == "other":
+            return document
+        if kind == "skip":
+            continue
+        word = kind == "word"
+        if word and previous_word:
+            out.append(" ")
+        out.append(match.group())
+        previous_word = word
+    return "".join(out)
 
 
 def no_cache(cache_control: str) -> bool:
