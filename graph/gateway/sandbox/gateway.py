@@ -96,6 +96,9 @@ class SandboxGateway:
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
+        # How many requests were being answered at once, at most: proves concurrency without timing anything.
+        self.peak_in_flight = 0
+        self._in_flight = 0
         self.app = Starlette(routes=[Route("/gateway.do", self._endpoint, methods=["GET", "POST"])])
 
     @classmethod
@@ -116,6 +119,7 @@ class SandboxGateway:
     def reset(self) -> None:
         self.calls.clear()
         self._faults.clear()
+        self.peak_in_flight = self._in_flight
 
     def _take_fault(self, app_version: str | None) -> Fault | None:
         for queued in self._faults:
@@ -127,6 +131,14 @@ class SandboxGateway:
         return None
 
     async def _endpoint(self, request: Request) -> Response:
+        self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+
+    async def _handle(self, request: Request) -> Response:
         body = await request.body()
         params = merge_params(
             request.scope["query_string"].decode("utf-8", "replace"),
