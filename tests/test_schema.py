@@ -5,6 +5,7 @@ tests/test_federation.py proves the same with Apollo's own composition and gatew
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +43,8 @@ def errors_by_index(body: dict[str, Any]) -> dict[int, tuple[str, str]]:
 async def test_sdl_links_a_pinned_federation_version(graph_url: str) -> None:
     async with httpx.AsyncClient(base_url=graph_url) as http:
         sdl = (await http.post("/graphql", json={"query": "{ _service { sdl } }"})).json()["data"]["_service"]["sdl"]
+    # What rover reads from a running instance is the committed schema.graphql, byte for byte.
+    assert sdl + "\n" == (Path(__file__).parent.parent / "schema.graphql").read_text()
     assert sdl.startswith('schema @link(url: "https://specs.apollo.dev/federation/v2.11", import: ["@key"])')
     assert 'type MiniAppVersion @key(fields: "appVersion bundleId") {' in sdl
     # Nothing is @shareable: only this service answers for Alipay, and the key fields are shareable by rule.
