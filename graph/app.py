@@ -35,6 +35,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             services,
             app_auth_token=request.headers.get(TOKEN_HEADER) or None,
             request_id=request.scope.get("state", {}).get("request_id", "-"),
+            fresh=_no_cache(request.headers.get("cache-control", "")),
         )
 
 
@@ -84,13 +85,25 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
     )
 
 
+def _no_cache(cache_control: str) -> bool:
+    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
+    for part in cache_control.lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
+            return True
+    return False
+
+
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 async def _readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    checks = {"keys": "ok" if services.client.keys_usable() else "unusable"}
+    checks = {
+        "keys": "ok" if services.client.keys_usable() else "unusable",
+        "cache": "ok" if await services.cache.ping() else f"{services.cache.name} unavailable",
+    }
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503

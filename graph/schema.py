@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from graph.context import Info
 from graph.errors import BadUserInput
+from graph.freshness import CacheAge
 from graph.limits import UpstreamBudget
 from graph.masking import MaskInternalErrors, should_mask
 from graph.types.errors import MiniAppVersionError
@@ -72,7 +73,7 @@ class Schema(FederationSchema):
 
 
 def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget]
+    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget, CacheAge]
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, extensions=extensions, federation_version="2.11")

@@ -32,7 +32,7 @@ def missing_node(directory: Path = FEDERATION_DIR, which: Callable[[str], str | 
         return "node is not on PATH"
     for package in PACKAGES:
         if not (directory / "node_modules" / package / "package.json").is_file():
-            return f"{package} is not installed: run `npm ci` in {directory.name}/ (see .ci/run)"
+            return f"{package} is not installed in {directory}: run `npm ci --prefix tests/federation` (see .ci/run)"
     return None
 
 

@@ -69,8 +69,18 @@ def node_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def subgraph_url(credentials: Credentials, _served_sandbox: tuple[SandboxGateway, str]) -> Iterator[str]:
-    """Our service, closed but for one API key, on the session's sandbox gateway; one instance for the module."""
-    settings = Settings(credentials=credentials, gateway_url=_served_sandbox[1], api_keys=frozenset({API_KEY}))
+    """Our service, closed but for one API key, on the session's sandbox gateway; one instance for the module.
+
+    Its cache is off so that each test sees its own gateway calls whatever ran before it (tests/test_schema.py
+    shows that references use the cache like queries do).
+    """
+    settings = Settings(
+        credentials=credentials,
+        gateway_url=_served_sandbox[1],
+        api_keys=frozenset({API_KEY}),
+        cache_ttl_s=0,
+        cache_error_ttl_s=0,
+    )
     with serve(create_app(settings), lifespan="on") as url:
         yield f"{url}/graphql"
 
@@ -232,7 +242,7 @@ async def test_gateway_entity_fetch_fans_out_concurrently(federated_url: str, sa
     assert "errors" not in body
     assert [item["status"] for item in body["data"]["releaseTrain"]] == ["RELEASE", "OFFLINE", "RELEASE"]
     assert len(sandbox.calls) == 3
-    assert sandbox.peak_in_flight == 3  # one _entities request, three gateway calls at once
+    assert sandbox.max_in_flight == 3  # one _entities request, three gateway calls at once
 
 
 async def test_gateway_crosses_from_our_root_fields(federated_url: str, sandbox: SandboxGateway) -> None:

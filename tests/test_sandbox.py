@@ -770,17 +770,17 @@ async def test_slow_fault_answers_normally_after_the_delay(
     assert (gateway.calls[-1].outcome, gateway.calls[-1].code) == ("SLOW", "10000")
 
 
-async def test_peak_in_flight_counts_overlapping_requests_only(
+async def test_max_in_flight_counts_overlapping_requests_only(
     client: httpx.AsyncClient, gateway: SandboxGateway, make: SignedParams
 ) -> None:
     await post(client, make())
     await post(client, make())
-    assert gateway.peak_in_flight == 1
+    assert gateway.max_in_flight == 1
     gateway.fail_next(Fault.slow(0.2), times=3)
     await asyncio.gather(*(post(client, make()) for _ in range(3)))
-    assert gateway.peak_in_flight == 3
+    assert gateway.max_in_flight == 3
     gateway.reset()
-    assert gateway.peak_in_flight == 0
+    assert gateway.max_in_flight == 0
 
 
 def test_fault_constants() -> None:

@@ -27,10 +27,12 @@ def ref(app_version: object, bundle_id: object) -> dict[str, object]:
 
 
 async def entities(url: str, representations: list[Any], **headers: str) -> dict[str, Any]:
+    return await post(url, ENTITIES, {"r": representations}, **headers)
+
+
+async def post(url: str, query: str, variables: dict[str, Any], **headers: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-        response = await http.post(
-            "/graphql", json={"query": ENTITIES, "variables": {"r": representations}}, headers=headers
-        )
+        response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
     assert response.status_code == 200
     body: dict[str, Any] = response.json()
     return body
@@ -107,7 +109,7 @@ async def test_references_share_one_concurrent_call_per_distinct_key(graph_url: 
     assert "errors" not in body
     assert [item["bundleId"] for item in body["data"]["_entities"]] == [ALIPAY, AMAP, ALIPAY, DINGTALK, AMAP]
     assert sorted(call.bundle_id or "" for call in sandbox.calls) == sorted([ALIPAY, AMAP, DINGTALK])
-    assert sandbox.peak_in_flight == 3  # the three calls were in flight together, not one after another
+    assert sandbox.max_in_flight == 3  # the three calls were in flight together, not one after another
 
 
 async def test_references_resolve_for_the_merchant_of_the_request(graph_url: str, sandbox: SandboxGateway) -> None:
@@ -118,3 +120,21 @@ async def test_references_resolve_for_the_merchant_of_the_request(graph_url: str
     assert [call.app_auth_token_digest for call in sandbox.calls] == [token_digest(MERCHANT_TOKEN)] * 2 + [
         token_digest(OTHER_MERCHANT_TOKEN)
     ] * 2
+
+
+async def test_references_and_queries_share_the_cache_per_merchant(graph_url: str, sandbox: SandboxGateway) -> None:
+    query = 'query($b: String!) { miniAppVersion(appVersion: "0.0.1", bundleId: $b) { appName } }'
+    merchant = {"X-Alipay-App-Auth-Token": MERCHANT_TOKEN}
+    assert "errors" not in await post(graph_url, query, {"b": AMAP}, **merchant)
+    assert len(sandbox.calls) == 1
+    body = await entities(graph_url, [ref("0.0.1", AMAP)], **merchant)  # the query's cached answer
+    assert body["data"]["_entities"][0]["bundleId"] == AMAP
+    assert body["extensions"]["cacheAge"] >= 0
+    assert len(sandbox.calls) == 1
+    await entities(graph_url, [ref("0.0.1", AMAP)], **{"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN})
+    await entities(graph_url, [ref("0.0.1", AMAP)])
+    assert [call.app_auth_token_digest for call in sandbox.calls] == [
+        token_digest(MERCHANT_TOKEN),
+        token_digest(OTHER_MERCHANT_TOKEN),
+        None,
+    ]

@@ -96,9 +96,9 @@ class SandboxGateway:
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
-        # How many requests were being answered at once, at most: proves concurrency without timing anything.
-        self.peak_in_flight = 0
-        self._in_flight = 0
+        self.latency_s = 0.0  # added to every answer: a far-away gateway, for benchmarks and concurrency tests
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at once since the last reset
         self.app = Starlette(routes=[Route("/gateway.do", self._endpoint, methods=["GET", "POST"])])
 
     @classmethod
@@ -119,7 +119,8 @@ class SandboxGateway:
     def reset(self) -> None:
         self.calls.clear()
         self._faults.clear()
-        self.peak_in_flight = self._in_flight
+        self.latency_s = 0.0
+        self.max_in_flight = self.in_flight
 
     def _take_fault(self, app_version: str | None) -> Fault | None:
         for queued in self._faults:
@@ -131,14 +132,6 @@ class SandboxGateway:
         return None
 
     async def _endpoint(self, request: Request) -> Response:
-        self._in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
-        try:
-            return await self._handle(request)
-        finally:
-            self._in_flight -= 1
-
-    async def _handle(self, request: Request) -> Response:
         body = await request.body()
         params = merge_params(
             request.scope["query_string"].decode("utf-8", "replace"),
@@ -154,7 +147,14 @@ class SandboxGateway:
                 status_code=405,
                 headers={"Allow": "POST"},
             )
-        wire, outcome = await self._answer(params, biz, app_version, bundle_id)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            wire, outcome = await self._answer(params, biz, app_version, bundle_id)
+        finally:
+            self.in_flight -= 1
         self._log(params, app_version, bundle_id, outcome, wire)
         return Response(wire.body, wire.status, media_type=wire.content_type)
 
