@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny, Schema as FederationSchema
 from strawberry.types import ExecutionContext
 
@@ -21,6 +22,7 @@ from graph.types.version import MiniAppVersion
 from resolvers import version
 
 log = logging.getLogger("graph.errors")
+DOCUMENT_CACHE_SIZE = 512
 
 MiniAppVersionResult = Annotated[
     MiniAppVersion | MiniAppVersionError,
@@ -73,7 +75,15 @@ class Schema(FederationSchema):
 
 
 def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget, CacheAge]
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the
+        # document text, so a bounded LRU of each pays off whenever a document repeats (it nearly always does).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        MaskInternalErrors,
+        UpstreamBudget,
+        CacheAge,
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, extensions=extensions, federation_version="2.11")

@@ -17,7 +17,8 @@ from resolvers.loaders import VersionSource
 class Services:
     settings: Settings
     client: AlipayClient
-    cache: AnswerCache
+    cache: AnswerCache  # gateway answers
+    responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
     source: VersionSource
     gateway_url: str
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
@@ -25,6 +26,7 @@ class Services:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.cache.close()
+        await self.responses.close()
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
@@ -47,6 +49,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         max_connections=settings.max_concurrency,
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     source = VersionSource(
         client,
         cache,
@@ -54,4 +57,4 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
     )
-    return Services(settings, client, cache, source, gateway_url, sandbox)
+    return Services(settings, client, cache, responses, source, gateway_url, sandbox)

@@ -94,6 +94,17 @@ class VersionSource:
     def age_s(self, fetched: Fetched) -> float:
         return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)
 
+    def ttl_left_s(self, fetched: Fetched) -> float | None:
+        """How much longer this outcome may be reused, as the cache would: None for what is never cached."""
+        outcome = fetched.outcome
+        if isinstance(outcome, BusinessError) and outcome.signed:
+            ttl = self._error_ttl_s
+        elif isinstance(outcome, GatewayError):
+            return None
+        else:
+            ttl = self._ttl_s
+        return ttl - self.age_s(fetched)
+
 
 def _error_entry(exc: BusinessError, now: float) -> Entry:
     payload = {"code": exc.code, "msg": exc.msg, "sub_code": exc.sub_code, "sub_msg": exc.sub_msg}
