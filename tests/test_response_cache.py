@@ -16,15 +16,16 @@ from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 QUERY = "query Status($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"
 
 
-async def post(url: str, query: str = QUERY, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
+async def post(
+    url: str, query: str = QUERY, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    body = {"query": query, "variables": variables or {"v": "0.0.1"}}
     async with httpx.AsyncClient(base_url=url, timeout=20) as http:
-        return await http.post(
-            "/graphql", json={"query": query, "variables": variables or {"v": "0.0.1"}}, headers=headers
-        )
+        return await http.post("/graphql", json=body, headers=headers)
 
 
 def hit(response: httpx.Response) -> bool:
-    return response.headers.get("x-response-cache") == "hit"
+    return bool(response.headers.get("x-response-cache") == "hit")
 
 
 async def test_a_repeated_operation_is_answered_from_the_response_cache(
@@ -72,11 +73,11 @@ async def test_what_changes_the_answer_changes_the_key(graph_url: str, sandbox: 
 async def test_tenants_and_callers_never_share(start_app: Callable[..., str], sandbox: SandboxGateway) -> None:
     url = start_app(allow_anonymous=False, api_keys=frozenset({"key-one", "key-two"}))
     one = {"Authorization": "Bearer key-one"}
-    await post(url, **one)
-    assert hit(await post(url, **one))
-    assert not hit(await post(url, Authorization="Bearer key-two"))
-    assert not hit(await post(url, **one, **{"X-Alipay-App-Auth-Token": MERCHANT_TOKEN}))
-    assert not hit(await post(url, **one, **{"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN}))
+    await post(url, headers=one)
+    assert hit(await post(url, headers=one))
+    assert not hit(await post(url, headers={"Authorization": "Bearer key-two"}))
+    assert not hit(await post(url, headers=one | {"X-Alipay-App-Auth-Token": MERCHANT_TOKEN}))
+    assert not hit(await post(url, headers=one | {"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN}))
     refused = await post(url)
     assert refused.status_code == 401  # the guard runs before the cache: no key, no cached answer
 
@@ -96,7 +97,7 @@ async def test_get_queries_are_cached_too(graph_url: str, sandbox: SandboxGatewa
 async def test_no_cache_skips_and_refreshes(graph_url: str, sandbox: SandboxGateway) -> None:
     await post(graph_url)
     await asyncio.sleep(1.1)
-    fresh = await post(graph_url, **{"Cache-Control": "no-cache"})
+    fresh = await post(graph_url, headers={"Cache-Control": "no-cache"})
     assert not hit(fresh)
     assert fresh.json()["extensions"]["cacheAge"] == 0
     refreshed = await post(graph_url)
