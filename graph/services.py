@@ -9,13 +9,15 @@ from typing import Any
 import httpx
 
 from graph.config import Settings
+from graph.gateway.base import GatewayClient
 from graph.gateway.client import AlipayClient
+from graph.gateway.v3 import AlipayV3Client
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    client: AlipayClient
+    client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
     limit: asyncio.Semaphore  # GRAPH_MAX_CONCURRENCY: gateway calls in flight in this process
     gateway_url: str
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
@@ -25,17 +27,18 @@ class Services:
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
-    """Open the gateway client; under ``--demo``, against a fresh in-process sandbox gateway."""
+    """Open the gateway client for the configured protocol; under ``--demo``, against an in-process sandbox."""
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
 
-        demo = start_demo()
+        demo = start_demo(settings.protocol)
         credentials, gateway_url, sandbox = demo.credentials, demo.gateway_url, demo.sandbox
         transport = transport or demo.transport
     if credentials is None:
         raise ValueError("settings carry no credentials and are not in demo mode")
-    client = AlipayClient(
+    client_class = AlipayV3Client if settings.protocol == "v3" else AlipayClient
+    client = client_class(
         credentials,
         gateway_url=gateway_url,
         timeout_s=settings.timeout_s,

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from strawberry.dataloader import DataLoader
 
 from graph.errors import from_gateway
-from graph.gateway.client import AlipayClient
+from graph.gateway.base import GatewayClient
 from graph.gateway.errors import GatewayError
 
 
@@ -28,7 +28,7 @@ VersionNode = dict[str, Any]
 
 
 async def load_versions(
-    client: AlipayClient, limit: asyncio.Semaphore, keys: list[VersionKey]
+    client: GatewayClient, limit: asyncio.Semaphore, keys: list[VersionKey]
 ) -> list[VersionNode | BaseException]:
     async def one(key: VersionKey) -> VersionNode:
         async with limit:
@@ -41,7 +41,7 @@ async def load_versions(
     return list(await asyncio.gather(*(one(key) for key in keys), return_exceptions=True))
 
 
-def version_loader(client: AlipayClient, limit: asyncio.Semaphore) -> DataLoader[VersionKey, VersionNode]:
+def version_loader(client: GatewayClient, limit: asyncio.Semaphore) -> DataLoader[VersionKey, VersionNode]:
     async def batch(keys: list[VersionKey]) -> list[VersionNode | BaseException]:
         return await load_versions(client, limit, keys)
 
