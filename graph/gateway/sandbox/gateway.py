@@ -101,13 +101,11 @@ class SandboxGateway:
         )
 
     @classmethod
-    def for_credentials(
-        cls, creds: DemoCredentials, *, auth_tokens: Collection[str] = (), encrypt_key: bytes | None = None
-    ) -> SandboxGateway:
-        """A gateway that knows one public-key-mode app (with an AES key when given)."""
+    def for_credentials(cls, creds: DemoCredentials, *, auth_tokens: Collection[str] = ()) -> SandboxGateway:
+        """A gateway that knows one app, in public-key mode."""
         return cls(
             alipay_private_key=creds.alipay_private_key,
-            apps={creds.app_id: App(creds.app_public_key, encrypt_key=encrypt_key)},
+            apps={creds.app_id: creds.app_public_key},
             auth_tokens=auth_tokens,
         )
 
