@@ -1,4 +1,7 @@
-"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan."""
+"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan.
+
+``GET /graphql`` from a browser serves the GraphiQL playground; its assets are under ``/graphiql/static/``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,17 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -20,6 +27,8 @@ from graph import __version__
 from graph.config import ConfigError, Settings
 from graph.context import Context, build_context
 from graph.guard import TOKEN_HEADER, Guard
+from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
+from graph.response_cache import ResponseCache, no_cache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 
@@ -27,7 +36,19 @@ log = logging.getLogger("graph.app")
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests)."""
+    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests).
+
+    With ``page`` it serves our playground instead of Strawberry's, whose scripts come from a CDN.
+    """
+
+    def __init__(self, *args: Any, page: Page | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._page = page
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._page is None:
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         services: Services = request.app.state.services
@@ -35,16 +56,37 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             services,
             app_auth_token=request.headers.get(TOKEN_HEADER) or None,
             request_id=request.scope.get("state", {}).get("request_id", "-"),
+            fresh=no_cache(request.headers.get("cache-control", "")),
+            freshness=request.scope.get("state", {}).get("freshness"),
         )
 
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """Build the service. ``transport`` replaces the network under the gateway client (tests)."""
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+
+def create_app(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, ide_static_dir: Path = STATIC_DIR
+) -> Starlette:
+    """Build the service. ``transport`` replaces the network under the gateway client (tests);
+    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``)."""
+    page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
     graphql = GraphQLEndpoint(
         create_schema(introspection=settings.introspection),
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
+        page=page,
     )
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", _readyz, methods=["GET"]),
+    ]
+    if page is not None:
+        # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
+        routes.append(Mount(STATIC_PATH, StaticFiles(directory=ide_static_dir), name="graphiql-static"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,6 +94,12 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
+        if settings.graphiql and page is None:
+            log.warning(
+                "GraphiQL assets are not built: the playground loads its scripts from a CDN and stays on "
+                "'Loading...' without internet; build them with `%s`",
+                BUILD_COMMAND,
+            )
         log.info(
             "service ready",
             extra={
@@ -67,18 +115,15 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
             await services.aclose()
 
     return Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/readyz", _readyz, methods=["GET"]),
-        ],
+        routes=routes,
         middleware=[
             Middleware(
                 Guard,
                 api_keys=settings.api_keys,
                 allow_anonymous=settings.allow_anonymous,
                 max_body_bytes=settings.max_body_bytes,
-            )
+            ),
+            Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],
         lifespan=lifespan,
     )
@@ -90,7 +135,10 @@ async def _healthz(request: Request) -> Response:
 
 async def _readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    checks = {"keys": "ok" if services.client.keys_usable() else "unusable"}
+    checks = {
+        "keys": "ok" if services.client.keys_usable() else "unusable",
+        "cache": "ok" if await services.cache.ping() else f"{services.cache.name} unavailable",
+    }
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503

@@ -47,6 +47,10 @@ class Settings:
     timeout_s: float = 5.0
     retries: int = 2
     max_concurrency: int = 16
+    cache_url: str = field(default="memory://", repr=False)  # a Redis URL may carry a password
+    cache_ttl_s: float = 60.0
+    cache_error_ttl_s: float = 10.0
+    cache_max_entries: int = 10000
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
     allow_anonymous: bool = False
     introspection: bool = True
@@ -76,7 +80,11 @@ class Settings:
             protocol=protocol,
             timeout_s=_number(env, "ALIPAY_TIMEOUT_S", 5.0, float, minimum=0.001, maximum=300),
             retries=_number(env, "ALIPAY_RETRIES", 2, int, minimum=0, maximum=10),
-            max_concurrency=_number(env, "GRAPH_MAX_CONCURRENCY", 16, int, minimum=1),
+            max_concurrency=_number(env, "GRAPH_MAX_CONCURRENCY", 16, int, minimum=1, maximum=1024),
+            cache_url=_cache_url(env.get("GRAPH_CACHE_URL", "").strip() or "memory://"),
+            cache_ttl_s=_number(env, "GRAPH_CACHE_TTL_S", 60.0, float, minimum=0, maximum=86400),
+            cache_error_ttl_s=_number(env, "GRAPH_CACHE_ERROR_TTL_S", 10.0, float, minimum=0, maximum=86400),
+            cache_max_entries=_number(env, "GRAPH_CACHE_MAX_ENTRIES", 10000, int, minimum=1, maximum=10**8),
             api_keys=frozenset(k.strip() for k in env.get("GRAPH_API_KEYS", "").split(",") if k.strip()),
             allow_anonymous=demo or _flag(env, "GRAPH_ALLOW_ANONYMOUS", False),
             introspection=_flag(env, "GRAPH_INTROSPECTION", True),
@@ -129,6 +137,23 @@ def _url(raw: str, protocol: str) -> str:
         raise ConfigError(f"ALIPAY_GATEWAY_URL: expected an http(s) URL such as {example}")
     if protocol == "v3" and parts.path.rstrip("/").endswith("/gateway.do"):
         raise ConfigError(f"ALIPAY_GATEWAY_URL: with ALIPAY_PROTOCOL=v3, give the base URL (e.g. {example})")
+    return raw
+
+
+def _cache_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if raw in {"memory://", "memory:"}:
+        return "memory://"
+    problem = "expected memory:// or redis://[:password@]host[:port][/db]"
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ConfigError(f"GRAPH_CACHE_URL: {problem}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    db = parts.path.lstrip("/")
+    if port == -1 or (db and not db.isdigit()) or parts.query:
+        raise ConfigError(f"GRAPH_CACHE_URL: {problem}")  # the URL itself is not quoted: it may hold a password
     return raw
 
 

@@ -1,4 +1,4 @@
-"""What every resolver gets: the process's client and settings, and this request's loaders."""
+"""What every resolver gets: the process's services, this request's loaders, and what it learned on the way."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from graph.config import Settings
+from graph.freshness import Freshness
 from graph.services import Services
-from resolvers.loaders import VersionKey, VersionNode, version_loader
+from resolvers.loaders import Fetched, VersionKey, version_loader
 
 
 @dataclass
 class Loaders:
-    version: DataLoader[VersionKey, VersionNode]
+    version: DataLoader[VersionKey, Fetched]
 
 
 @dataclass
@@ -23,16 +24,32 @@ class Context:
     loaders: Loaders
     app_auth_token: str | None = field(default=None, repr=False)
     request_id: str = "-"
+    fresh: bool = False  # Cache-Control: no-cache: skip cached answers (and refresh them)
+    freshness: Freshness = field(default_factory=Freshness)  # what the answers used say about reuse
 
     @property
     def settings(self) -> Settings:
         return self.services.settings
 
 
-def build_context(services: Services, *, app_auth_token: str | None = None, request_id: str = "-") -> Context:
+def build_context(
+    services: Services,
+    *,
+    app_auth_token: str | None = None,
+    request_id: str = "-",
+    fresh: bool = False,
+    freshness: Freshness | None = None,
+) -> Context:
     """A fresh context per operation: loaders must never be shared between requests."""
-    loaders = Loaders(version=version_loader(services.client, services.limit))
-    return Context(services=services, loaders=loaders, app_auth_token=app_auth_token, request_id=request_id)
+    loaders = Loaders(version=version_loader(services.source, fresh=fresh))
+    return Context(
+        services,
+        loaders,
+        app_auth_token=app_auth_token,
+        request_id=request_id,
+        fresh=fresh,
+        freshness=freshness or Freshness(),
+    )
 
 
 Info = strawberry.Info[Context, None]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny, Schema as FederationSchema
 from strawberry.types import ExecutionContext
 
 from graph.context import Info
 from graph.errors import BadUserInput
+from graph.freshness import CacheAge
 from graph.limits import UpstreamBudget
 from graph.masking import MaskInternalErrors, should_mask
 from graph.types.errors import MiniAppVersionError
@@ -20,6 +22,7 @@ from graph.types.version import MiniAppVersion
 from resolvers import version
 
 log = logging.getLogger("graph.errors")
+DOCUMENT_CACHE_SIZE = 512
 
 MiniAppVersionResult = Annotated[
     MiniAppVersion | MiniAppVersionError,
@@ -47,12 +50,20 @@ class Query:
 class Schema(FederationSchema):
     def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
         # Each reference is checked on its own: a bad one is an error for that item, never a null list.
+        # (Strawberry's own resolver raises for an unknown __typename, which nulls the whole list.)
+        # Messages never echo the caller's values.
         results: list[Any] = []
         for representation in representations:
-            if isinstance(representation, dict) and representation.get("__typename") == "MiniAppVersion":
-                results.append(version.mini_app_version_reference(info.context, representation))
+            if not isinstance(representation, dict):
+                problem = "a representation must be an object"
+            elif representation.get("__typename") is None:
+                problem = "__typename is missing"
+            elif representation["__typename"] != "MiniAppVersion":
+                problem = "only MiniAppVersion is resolvable here"
             else:
-                results.append(BadUserInput("unknown entity reference: only MiniAppVersion is resolvable here"))
+                results.append(version.mini_app_version_reference(info.context, representation))
+                continue
+            results.append(BadUserInput(f"bad entity reference: {problem}"))
         return results
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
@@ -64,7 +75,15 @@ class Schema(FederationSchema):
 
 
 def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget]
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the
+        # document text, so a bounded LRU of each pays off whenever a document repeats (it nearly always does).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        MaskInternalErrors,
+        UpstreamBudget,
+        CacheAge,
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, extensions=extensions, federation_version="2.11")

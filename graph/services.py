@@ -1,33 +1,39 @@
-"""What a process builds once and every request shares: the settings, the pooled gateway client, the bound."""
+"""What a process builds once and every request shares: settings, the gateway client, the cache, the data path."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
 from graph.gateway.base import GatewayClient
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from resolvers.loaders import VersionSource
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
-    limit: asyncio.Semaphore  # GRAPH_MAX_CONCURRENCY: gateway calls in flight in this process
+    cache: AnswerCache  # gateway answers
+    responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
+    source: VersionSource
     gateway_url: str
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.cache.close()
+        await self.responses.close()
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
-    """Open the gateway client for the configured protocol; under ``--demo``, against an in-process sandbox."""
+    """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
+    in-process sandbox gateway."""
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
@@ -46,4 +52,13 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         transport=transport,
         max_connections=settings.max_concurrency,
     )
-    return Services(settings, client, asyncio.Semaphore(settings.max_concurrency), gateway_url, sandbox)
+    cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    source = VersionSource(
+        client,
+        cache,
+        ttl_s=settings.cache_ttl_s,
+        error_ttl_s=settings.cache_error_ttl_s,
+        max_concurrency=settings.max_concurrency,
+    )
+    return Services(settings, client, cache, responses, source, gateway_url, sandbox)

@@ -1,21 +1,30 @@
-"""Per-request batching of gateway calls.
+"""The data path from a field to the gateway: DataLoader → cache → single-flight → bounded gateway call.
 
 Everything one operation asks for (aliases, ``miniAppVersions`` items, ``_entities``) goes through one
-DataLoader, which deduplicates keys; the batch then runs the distinct calls concurrently, bounded by a
-per-process semaphore (GRAPH_MAX_CONCURRENCY). There is no batch endpoint upstream, so a batch is a gather
-with one result or one exception per key: one bad key fails only its own field.
+per-request DataLoader, which deduplicates keys. Each distinct key then goes through the process-wide
+``VersionSource``: a cache read, and on a miss one gateway call shared by every request asking the same thing
+at the same time, bounded by GRAPH_MAX_CONCURRENCY. There is no batch endpoint upstream, so a batch is a gather.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from strawberry.dataloader import DataLoader
 
-from graph.errors import from_gateway
+from graph.cache import AnswerCache, Entry
+from graph.flight import SingleFlight
 from graph.gateway.base import GatewayClient
-from graph.gateway.errors import GatewayError
+from graph.gateway.client import VERSION_DETAIL_METHOD
+from graph.gateway.errors import BusinessError, GatewayError
+
+VersionNode = dict[str, Any]
 
 
 class VersionKey(NamedTuple):
@@ -24,25 +33,96 @@ class VersionKey(NamedTuple):
     bundle_id: str
 
 
-VersionNode = dict[str, Any]
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One key's outcome: the verified node or the gateway error, and when it was stored if it came from cache."""
+
+    outcome: VersionNode | GatewayError
+    stored_at: float | None = None
 
 
-async def load_versions(
-    client: GatewayClient, limit: asyncio.Semaphore, keys: list[VersionKey]
-) -> list[VersionNode | BaseException]:
-    async def one(key: VersionKey) -> VersionNode:
-        async with limit:
+def cache_key(app_id: str, key: VersionKey) -> str:
+    # The token is hashed into the key, never stored in clear; the whole key is hashed so its length is bounded.
+    token = hashlib.sha256(key.app_auth_token.encode()).hexdigest() if key.app_auth_token else "-"
+    ident = json.dumps([app_id, token, key.app_version, key.bundle_id], ensure_ascii=False)
+    return f"{VERSION_DETAIL_METHOD}:{hashlib.sha256(ident.encode()).hexdigest()}"
+
+
+class VersionSource:
+    """Process-wide: the cache, the single-flight table and the bound on gateway calls in flight."""
+
+    def __init__(
+        self,
+        client: GatewayClient,
+        cache: AnswerCache,
+        *,
+        ttl_s: float,
+        error_ttl_s: float,
+        max_concurrency: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self._ttl_s = ttl_s
+        self._error_ttl_s = error_ttl_s
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._clock = clock
+        self.flights: SingleFlight[tuple[str, bool], Fetched] = SingleFlight()
+
+    async def fetch(self, key: VersionKey, *, fresh: bool = False) -> Fetched:
+        ck = cache_key(self.client.app_id, key)
+        # The cache read happens inside the flight: callers arriving while it runs share it, so a cold key
+        # costs one gateway call however many ask at once. A fresh (no-cache) read never joins a cached one.
+        return await self.flights.do((ck, fresh), lambda: self._fill(ck, key, fresh))
+
+    async def _fill(self, ck: str, key: VersionKey, fresh: bool) -> Fetched:
+        if not fresh:
+            entry = await self.cache.get(ck)
+            if entry is not None:
+                return _from_entry(entry)
+        async with self._limit:
             try:
-                return await client.version_detail(key.app_version, key.bundle_id, key.app_auth_token)
-            except GatewayError as exc:
-                raise from_gateway(exc) from None
+                node = await self.client.version_detail(key.app_version, key.bundle_id, key.app_auth_token)
+            except BusinessError as exc:
+                if exc.signed:  # a signed refusal is a fact worth reusing briefly; an unsigned one is not
+                    await self.cache.set(ck, _error_entry(exc, self._clock()), self._error_ttl_s)
+                return Fetched(exc)
+            except GatewayError as exc:  # transient or untrustworthy: never cached
+                return Fetched(exc)
+        await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s)
+        return Fetched(node)
 
-    # return_exceptions: an unexpected failure for one key (masked later) must not fail its siblings.
-    return list(await asyncio.gather(*(one(key) for key in keys), return_exceptions=True))
+    def age_s(self, fetched: Fetched) -> float:
+        return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)
+
+    def ttl_left_s(self, fetched: Fetched) -> float | None:
+        """How much longer this outcome may be reused, as the cache would: None for what is never cached."""
+        outcome = fetched.outcome
+        if isinstance(outcome, BusinessError) and outcome.signed:
+            ttl = self._error_ttl_s
+        elif isinstance(outcome, GatewayError):
+            return None
+        else:
+            ttl = self._ttl_s
+        return ttl - self.age_s(fetched)
 
 
-def version_loader(client: GatewayClient, limit: asyncio.Semaphore) -> DataLoader[VersionKey, VersionNode]:
-    async def batch(keys: list[VersionKey]) -> list[VersionNode | BaseException]:
-        return await load_versions(client, limit, keys)
+def _error_entry(exc: BusinessError, now: float) -> Entry:
+    payload = {"code": exc.code, "msg": exc.msg, "sub_code": exc.sub_code, "sub_msg": exc.sub_msg}
+    return Entry("error", payload, now)
+
+
+def _from_entry(entry: Entry) -> Fetched:
+    if entry.kind == "ok":
+        return Fetched(entry.payload, entry.stored_at)
+    p = entry.payload
+    error = BusinessError(str(p.get("code")), str(p.get("msg") or ""), p.get("sub_code"), p.get("sub_msg"), signed=True)
+    return Fetched(error, entry.stored_at)
+
+
+def version_loader(source: VersionSource, *, fresh: bool) -> DataLoader[VersionKey, Fetched]:
+    async def batch(keys: list[VersionKey]) -> list[Fetched | BaseException]:
+        # return_exceptions: an unexpected failure for one key (masked later) must not fail its siblings.
+        return list(await asyncio.gather(*(source.fetch(key, fresh=fresh) for key in keys), return_exceptions=True))
 
     return DataLoader(load_fn=batch)

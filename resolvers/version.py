@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from graph.context import Context, Info
-from graph.errors import BadUserInput, GraphError
+from graph.errors import BadUserInput, GraphError, from_gateway
+from graph.gateway.errors import GatewayError
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import arguments
@@ -51,5 +52,9 @@ async def mini_app_version_reference(context: Context, representation: Mapping[s
 
 
 async def fetch_version(context: Context, app_version: str, bundle_id: str) -> MiniAppVersion:
-    node = await context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
-    return MiniAppVersion.from_gateway(node, app_version=app_version, bundle_id=bundle_id)
+    fetched = await context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
+    source = context.services.source
+    context.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
+    if isinstance(fetched.outcome, GatewayError):
+        raise from_gateway(fetched.outcome)
+    return MiniAppVersion.from_gateway(fetched.outcome, app_version=app_version, bundle_id=bundle_id)

@@ -14,6 +14,7 @@ from graph.config import Settings
 from graph.gateway.client import Backoff, Credentials
 from graph.gateway.keys import load_private_key, load_public_key
 from graph.gateway.sandbox import DemoCredentials, SandboxGateway, generate_credentials
+from tests.redis_server import RedisServer
 from tests.servers import serve
 
 MERCHANT_TOKEN = "202611BBmerchantA000000000000000000000001"
@@ -76,3 +77,22 @@ def start_app(settings: Settings) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def graph_url(start_app: Callable[..., str]) -> str:
     return start_app()
+
+
+@pytest.fixture(scope="session")
+def _redis_process() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(_redis_process: RedisServer) -> Iterator[RedisServer]:
+    """The session's redis-server, emptied for each test and running again after it (tests may stop it)."""
+    if _redis_process.process is None:
+        _redis_process.start()
+    _redis_process.command("FLUSHALL")
+    yield _redis_process
+    if _redis_process.process is None:
+        _redis_process.start()

@@ -223,6 +223,10 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "timeout_s": 5.0,
         "retries": 2,
         "max_concurrency": 16,
+        "cache_url": "memory://",
+        "cache_ttl_s": 60.0,
+        "cache_error_ttl_s": 10.0,
+        "cache_max_entries": 10000,
         "api_keys": frozenset(),
         "allow_anonymous": False,
         "introspection": True,
@@ -290,7 +294,10 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("ALIPAY_RETRIES", "1.5", "expected a whole number"),
     ("ALIPAY_RETRIES", "-1", "must be between 0 and 10"),
     ("ALIPAY_RETRIES", "11", "must be between 0 and 10"),
-    ("GRAPH_MAX_CONCURRENCY", "0", "must be between 1 and 1000000000"),
+    ("GRAPH_MAX_CONCURRENCY", "0", "must be between 1 and 1024"),
+    ("GRAPH_CACHE_TTL_S", "-1", "must be between 0 and 86400"),
+    ("GRAPH_CACHE_ERROR_TTL_S", "soon", "expected a number"),
+    ("GRAPH_CACHE_MAX_ENTRIES", "0", "must be between 1 and 100000000"),
     ("GRAPH_MAX_CONCURRENCY", "many", "expected a whole number"),
     ("GRAPH_MAX_BUNDLE_IDS", "0", "must be between 1 and 1000000000"),
     ("GRAPH_MAX_BUNDLE_IDS", "ten", "expected a whole number"),
@@ -459,3 +466,29 @@ def test_reprs_hold_no_secrets(env: dict[str, str], app_keys: KeyMaterial, other
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", "memory://"),
+        ("memory://", "memory://"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:s3cret@cache.internal:6380/2", "redis://:s3cret@cache.internal:6380/2"),
+        ("redis://cache", "redis://cache"),
+    ],
+)
+def test_cache_url(env: dict[str, str], raw: str, expected: str) -> None:
+    settings = Settings.from_environ(env | {"GRAPH_CACHE_URL": raw})
+    assert settings.cache_url == expected
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["memcached://x", "redis://", "redis://:pw@host:notaport/0", "redis://host/zero", "redis://h/0?x=1", "http://h"],
+)
+def test_bad_cache_url_is_named_not_quoted(env: dict[str, str], raw: str) -> None:
+    message = str(_config_error(env | {"GRAPH_CACHE_URL": raw}))
+    assert message.startswith("GRAPH_CACHE_URL: expected memory://")
+    assert raw == "redis://" or raw not in message

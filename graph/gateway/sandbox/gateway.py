@@ -12,7 +12,8 @@ as observable behaviour whatever the protocol.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +94,9 @@ class SandboxGateway:
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
+        self.latency_s = 0.0  # added to every answer: a far-away gateway, for benchmarks and concurrency tests
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests it was answering at once since the last reset
         self.app = Starlette(
             routes=[
                 Route("/gateway.do", self._endpoint, methods=["GET", "POST"]),
@@ -119,6 +123,20 @@ class SandboxGateway:
     def reset(self) -> None:
         self.calls.clear()
         self._faults.clear()
+        self.latency_s = 0.0
+        self.max_in_flight = self.in_flight
+
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
+        """Count the request in flight while it is answered, after the configured latency."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            yield
+        finally:
+            self.in_flight -= 1
 
     def _take_fault(self, app_version: str | None) -> Fault | None:
         for queued in self._faults:
@@ -148,7 +166,8 @@ class SandboxGateway:
                 status_code=405,
                 headers={"Allow": "POST"},
             )
-        wire, outcome = await self._answer(params, biz, biz_refusal, app_version, bundle_id)
+        async with self._serving():
+            wire, outcome = await self._answer(params, biz, biz_refusal, app_version, bundle_id)
         self._log_v2(params, app_version, bundle_id, outcome, wire)
         return Response(wire.body, wire.status, media_type=wire.content_type)
 
@@ -243,26 +262,27 @@ class SandboxGateway:
         fields = _auth_fields(request.headers.get("authorization"))
         app = self._apps.get(fields.get("app_id", ""))
         encrypted = bool(request.headers.get(ENCRYPT_TYPE_HEADER))
-        now = self._clock()
-        try:
-            v3.check_request(
-                request.method,
-                path_query,
-                body,
-                request.headers,
-                apps=self._apps,
-                auth_tokens=self._auth_tokens,
-                now=now,
-                tolerance_s=self._tolerance_s,
-                root_cert_sn=self._root_cert_sn,
-            )
-        except Refusal as refusal:
-            wire, outcome = self._v3_seal(app, now, encrypted=False).wire(refusal.node), refusal.outcome
-        else:
-            seal = self._v3_seal(app, now, encrypted=encrypted)
-            node, outcome, fault = await self._api(app_version, bundle_id)
-            wire = seal.wire(node) if fault is None else v3.render(fault, node, seal)
-            outcome = outcome if fault is None else fault.name
+        async with self._serving():
+            now = self._clock()
+            try:
+                v3.check_request(
+                    request.method,
+                    path_query,
+                    body,
+                    request.headers,
+                    apps=self._apps,
+                    auth_tokens=self._auth_tokens,
+                    now=now,
+                    tolerance_s=self._tolerance_s,
+                    root_cert_sn=self._root_cert_sn,
+                )
+            except Refusal as refusal:
+                wire, outcome = self._v3_seal(app, now, encrypted=False).wire(refusal.node), refusal.outcome
+            else:
+                seal = self._v3_seal(app, now, encrypted=encrypted)
+                node, outcome, fault = await self._api(app_version, bundle_id)
+                wire = seal.wire(node) if fault is None else v3.render(fault, node, seal)
+                outcome = outcome if fault is None else fault.name
         token = request.headers.get(APP_AUTH_TOKEN_HEADER)
         self.calls.append(
             Call(

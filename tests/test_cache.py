@@ -1,0 +1,113 @@
+"""The cache facade on its own: entry encoding, the LRU bound, never raising, Redis values from elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from graph.cache import AnswerCache, BoundedMemoryCache, Entry, open_cache
+from tests.redis_server import RedisServer
+
+
+def test_entry_round_trip() -> None:
+    entry = Entry("ok", {"app_name": "小程序demo", "app_logo": "https://x/y.png"}, 1_700_000_000.5)
+    assert Entry.loads(entry.dumps()) == entry
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"k": "ok"}',
+        '{"k": "maybe", "p": {}, "t": 1}',
+        '{"k": "ok", "p": [], "t": 1}',
+        '{"k": "ok", "p": {}, "t": "soon"}',
+    ],
+)
+def test_damaged_entries_are_misses(text: str) -> None:
+    assert Entry.loads(text) is None
+
+
+async def test_memory_backend_evicts_least_recently_used() -> None:
+    backend = BoundedMemoryCache(2, timeout=0)
+    await backend.set("a", 1)
+    await backend.set("b", 2)
+    assert await backend.get("a") == 1  # a is now the most recently used
+    await backend.set("c", 3)
+    assert len(backend) == 2
+    assert await backend.get("b") is None
+    assert await backend.get("a") == 1
+    await backend.set("a", 10)  # overwriting keeps the size
+    assert len(backend) == 2
+    assert await backend.get("c") == 3
+
+
+async def test_memory_cache_stays_bounded_under_many_keys() -> None:
+    cache = open_cache("memory://", max_entries=100)
+    for i in range(5000):
+        await cache.set(f"k{i}", Entry("ok", {"i": i}, 0.0), 60)
+    assert len(cache.backend) == 100
+    assert await cache.get("k4999") == Entry("ok", {"i": 4999}, 0.0)
+    assert await cache.get("k0") is None
+    await cache.close()
+
+
+async def test_zero_ttl_stores_nothing() -> None:
+    cache = open_cache("memory://", max_entries=10)
+    await cache.set("k", Entry("ok", {}, 0.0), 0)
+    assert await cache.get("k") is None
+    assert await cache.ping()
+
+
+async def test_redis_values_written_by_others_are_misses(redis_server: RedisServer) -> None:
+    cache = open_cache(redis_server.url, max_entries=10)
+    try:
+        await cache.set("good", Entry("ok", {"a": 1}, 2.0), 1.5)
+        assert await cache.get("good") == Entry("ok", {"a": 1}, 2.0)
+        ttl_ms = int((redis_server.command("PTTL", "alipay-miniapp-graph:v1:good") or ":0").lstrip(":"))
+        assert 0 < ttl_ms <= 1500  # a fractional TTL is kept in milliseconds
+        redis_server.command("SET", "alipay-miniapp-graph:v1:bad", "garbage")
+        assert await cache.get("bad") is None
+        assert cache.healthy
+    finally:
+        await cache.close()
+
+
+async def test_unreachable_redis_logs_once_and_recovers(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache: AnswerCache = open_cache(redis_server.url, max_entries=10)
+    try:
+        redis_server.stop()
+        with caplog.at_level(logging.INFO, logger="graph.cache"):
+            for _ in range(5):
+                assert await cache.get("k") is None
+                await cache.set("k", Entry("ok", {}, 0.0), 10)
+            assert not await cache.ping()
+            assert not cache.healthy
+            redis_server.start()
+            for _ in range(50):
+                if await cache.ping():
+                    break
+            assert cache.healthy
+        messages = [r.getMessage() for r in caplog.records]
+        assert messages.count("cache backend unavailable; answering from the gateway") == 1
+        assert messages.count("cache backend recovered") == 1
+    finally:
+        await cache.close()
+
+
+async def test_memory_entries_expire_when_read() -> None:
+    now = [100.0]
+    backend = BoundedMemoryCache(10, clock=lambda: now[0], timeout=0)
+    await backend.set("short", 1, ttl=5)
+    await backend.set("forever", 2)
+    now[0] = 104.9
+    assert await backend.get("short") == 1
+    now[0] = 105.0
+    assert await backend.get("short") is None
+    assert len(backend) == 1  # the expired entry is gone, not just hidden
+    assert await backend.get("forever") == 2
