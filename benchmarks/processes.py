@@ -38,7 +38,8 @@ def synthetic_versions(count: int) -> dict[tuple[str, str], Any]:
 def sandbox_app(keys: Path, latency_s: float, versions: int) -> Starlette:
     alipay_key = serialization.load_pem_private_key((keys / "alipay_private.pem").read_bytes(), password=None)
     app_public = serialization.load_pem_public_key((keys / "app_public.pem").read_bytes())
-    assert isinstance(alipay_key, rsa.RSAPrivateKey) and isinstance(app_public, rsa.RSAPublicKey)  # noqa: S101
+    assert isinstance(alipay_key, rsa.RSAPrivateKey)
+    assert isinstance(app_public, rsa.RSAPublicKey)
     app_id = (keys / "app_id").read_text().strip()
     gateway = SandboxGateway(
         alipay_private_key=alipay_key, apps={app_id: app_public}, versions=synthetic_versions(versions)

@@ -9,14 +9,16 @@ import httpx
 
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
+from graph.gateway.base import GatewayClient
 from graph.gateway.client import AlipayClient
+from graph.gateway.v3 import AlipayV3Client
 from resolvers.loaders import VersionSource
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    client: AlipayClient
+    client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
     cache: AnswerCache  # gateway answers
     responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
     source: VersionSource
@@ -30,17 +32,19 @@ class Services:
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
-    """Open the gateway client and the cache; under ``--demo``, against a fresh in-process sandbox gateway."""
+    """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
+    in-process sandbox gateway."""
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
 
-        demo = start_demo()
+        demo = start_demo(settings.protocol)
         credentials, gateway_url, sandbox = demo.credentials, demo.gateway_url, demo.sandbox
         transport = transport or demo.transport
     if credentials is None:
         raise ValueError("settings carry no credentials and are not in demo mode")
-    client = AlipayClient(
+    client_class = AlipayV3Client if settings.protocol == "v3" else AlipayClient
+    client = client_class(
         credentials,
         gateway_url=gateway_url,
         timeout_s=settings.timeout_s,

@@ -20,7 +20,8 @@ from strawberry.dataloader import DataLoader
 
 from graph.cache import AnswerCache, Entry
 from graph.flight import SingleFlight
-from graph.gateway.client import VERSION_DETAIL_METHOD, AlipayClient
+from graph.gateway.base import GatewayClient
+from graph.gateway.client import VERSION_DETAIL_METHOD
 from graph.gateway.errors import BusinessError, GatewayError
 
 VersionNode = dict[str, Any]
@@ -52,7 +53,7 @@ class VersionSource:
 
     def __init__(
         self,
-        client: AlipayClient,
+        client: GatewayClient,
         cache: AnswerCache,
         *,
         ttl_s: float,
