@@ -70,6 +70,35 @@ def no_cache(cache_control: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
+def request_key(payload: bytes, is_get: bool, token: str | None, authorization: str | None) -> str | None:
+    """The cache key of one request (None: not a plain query we may answer). Memoised on the raw bytes: clients
+    send the same request over and over, and then the whole parse-normalise-hash costs one dict lookup."""
+    try:
+        if is_get:
+            params = parse_qs(payload.decode("latin-1"))
+            request: Any = {name: values[0] for name, values in params.items()}
+            if "variables" in request:
+                request["variables"] = orjson.loads(request["variables"])
+        else:
+            request = orjson.loads(payload)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(request, dict):
+        return None
+    query, variables, name = request.get("query"), request.get("variables"), request.get("operationName")
+    if not isinstance(query, str) or not isinstance(variables, dict | None) or not isinstance(name, str | None):
+        return None
+    if request.get("extensions"):
+        return None  # persisted queries and other protocols are not ours to short-cut here
+    try:
+        variables_text = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return None
+    ident = "\x00".join((normalise(query), name or "", variables_text, _digest(token), _digest(authorization)))
+    return KEY_PREFIX + hashlib.sha256(ident.encode()).hexdigest()
+
+
 def _digest(value: str | None) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32] if value else "-"
 
@@ -112,34 +141,15 @@ class ResponseCache:
         await self._store(cache, key, captured, freshness)
 
     def _key(self, scope: Scope, headers: Headers, body: bytes) -> str | None:
-        try:
-            if scope["method"] == "GET":
-                if "text/html" in headers.get("accept", ""):
-                    return None  # the GraphiQL page, not an operation
-                params = parse_qs(scope["query_string"].decode("latin-1"))
-                request: Any = {name: values[0] for name, values in params.items()}
-                if "variables" in request:
-                    request["variables"] = orjson.loads(request["variables"])
-            else:
-                if not headers.get("content-type", "").startswith("application/json"):
-                    return None
-                request = orjson.loads(body)
-        except (orjson.JSONDecodeError, UnicodeDecodeError):
+        if scope["method"] == "GET":
+            if "text/html" in headers.get("accept", ""):
+                return None  # the GraphiQL page, not an operation
+            payload, is_get = scope["query_string"], True
+        elif headers.get("content-type", "").startswith("application/json"):
+            payload, is_get = body, False
+        else:
             return None
-        if not isinstance(request, dict):
-            return None
-        query, variables, name = request.get("query"), request.get("variables"), request.get("operationName")
-        if not isinstance(query, str) or not isinstance(variables, dict | None) or not isinstance(name, str | None):
-            return None
-        if request.get("extensions"):
-            return None  # persisted queries and other protocols are not ours to short-cut here
-        try:
-            variables_text = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode()
-        except orjson.JSONEncodeError:
-            return None
-        who = f"{_digest(headers.get(TOKEN_HEADER))}|{_digest(headers.get('authorization'))}"
-        ident = "\x00".join((normalise(query), name or "", variables_text, who))
-        return KEY_PREFIX + hashlib.sha256(ident.encode()).hexdigest()
+        return request_key(payload, is_get, headers.get(TOKEN_HEADER), headers.get("authorization"))
 
     async def _store(self, cache: AnswerCache, key: str, captured: _Capture, freshness: Freshness) -> None:
         if captured.status != 200 or not freshness.cacheable or captured.streamed:
