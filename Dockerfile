@@ -1,12 +1,19 @@
 # syntax=docker/dockerfile:1
-# Build stage: wheels of the package and of its runtime dependencies (all published as wheels: no compiler
-# needed). Nothing of this stage but /wheels reaches the final image.
+# GraphiQL's browser builds, installed from graph/ide's lockfile: the same two npm steps as `python -m graph build-ide`.
+FROM node:20-slim AS ide
+WORKDIR /ide
+COPY graph/ide/package.json graph/ide/package-lock.json graph/ide/assets.json graph/ide/copy-assets.mjs ./
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm run build
+
+# Build stage: wheels of the package (the GraphiQL assets included) and of its runtime dependencies (all
+# published as wheels: no compiler needed). Nothing of this stage but /wheels reaches the final image.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY resolvers ./resolvers
+COPY --from=ide /ide/static ./graph/ide/static
 RUN pip wheel --wheel-dir /wheels .
 
 # Final stage: the installed package and nothing else (no sources, tests, wheels or build tools), run as a

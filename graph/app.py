@@ -1,4 +1,7 @@
-"""The ASGI application: /graphql, /healthz, /readyz, /metrics, with the gateway client owned by the lifespan."""
+"""The ASGI application: /graphql, /healthz, /readyz, /metrics, with the gateway client owned by the lifespan.
+
+``GET /graphql`` from a browser serves the GraphiQL playground; its assets are under ``/graphiql/static/``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -22,7 +28,9 @@ from graph import __version__
 from graph.config import ConfigError, Settings
 from graph.context import Context, build_context
 from graph.guard import TOKEN_HEADER, Guard
+from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
 from graph.metrics import CONTENT_TYPE, Metrics
+from graph.response_cache import ResponseCache, no_cache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 from graph.telemetry import RequestTelemetry, Telemetry
@@ -35,7 +43,19 @@ log = logging.getLogger("graph.app")
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests)."""
+    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests).
+
+    With ``page`` it serves our playground instead of Strawberry's, whose scripts come from a CDN.
+    """
+
+    def __init__(self, *args: Any, page: Page | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._page = page
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._page is None:
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         services: Services = request.app.state.services
@@ -43,27 +63,47 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             services,
             app_auth_token=request.headers.get(TOKEN_HEADER) or None,
             request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=_no_cache(request.headers.get("cache-control", "")),
+            fresh=no_cache(request.headers.get("cache-control", "")),
+            freshness=request.scope.get("state", {}).get("freshness"),
         )
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
 
 
 def create_app(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    ide_static_dir: Path = STATIC_DIR,
     tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the service. ``transport`` replaces the network under the gateway client (tests);
+    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``);
     ``tracer_provider`` replaces the process's OpenTelemetry provider (tests, embedding)."""
     telemetry = Telemetry(
         Metrics(settings.metrics_operations),
         Tracing(tracer_provider, record_query_text=settings.trace_query_text),
     )
+    page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
     graphql = GraphQLEndpoint(
         create_schema(introspection=settings.introspection),
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
+        page=page,
     )
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", _readyz, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
+    ]
+    if page is not None:
+        # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
+        routes.append(Mount(STATIC_PATH, StaticFiles(directory=ide_static_dir), name="graphiql-static"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -71,6 +111,12 @@ def create_app(
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
+        if settings.graphiql and page is None:
+            log.warning(
+                "GraphiQL assets are not built: the playground loads its scripts from a CDN and stays on "
+                "'Loading...' without internet; build them with `%s`",
+                BUILD_COMMAND,
+            )
         # The one start-up summary line: what an operator checks first, nothing secret in it.
         summary = settings.summary()
         summary["app_id"] = services.client.app_id
@@ -83,14 +129,9 @@ def create_app(
             log.info("service stopped", extra={"pid": os.getpid()})
 
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/readyz", _readyz, methods=["GET"]),
-            Route("/metrics", _metrics, methods=["GET"]),
-        ],
+        routes=routes,
         middleware=[
-            # Outermost first: every request, refused ones included, gets an id, a span, a count and a log line.
+            # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
             Middleware(RequestTelemetry, telemetry=telemetry),
             Middleware(
                 Guard,
@@ -98,20 +139,12 @@ def create_app(
                 allow_anonymous=settings.allow_anonymous,
                 max_body_bytes=settings.max_body_bytes,
             ),
+            Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],
         lifespan=lifespan,
     )
     app.state.telemetry = telemetry
     return app
-
-
-def _no_cache(cache_control: str) -> bool:
-    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
-    for part in cache_control.lower().split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
-            return True
-    return False
 
 
 async def _healthz(request: Request) -> Response:

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from graph.config import Settings
+from graph.freshness import Freshness
 from graph.services import Services
 from resolvers.loaders import Fetched, VersionKey, version_loader
 
@@ -24,7 +25,7 @@ class Context:
     app_auth_token: str | None = field(default=None, repr=False)
     request_id: str = "-"
     fresh: bool = False  # Cache-Control: no-cache: skip cached answers (and refresh them)
-    cache_ages: list[float] = field(default_factory=list)  # ages of the cached answers this operation used
+    freshness: Freshness = field(default_factory=Freshness)  # what the answers used say about reuse
 
     @property
     def settings(self) -> Settings:
@@ -32,11 +33,23 @@ class Context:
 
 
 def build_context(
-    services: Services, *, app_auth_token: str | None = None, request_id: str = "-", fresh: bool = False
+    services: Services,
+    *,
+    app_auth_token: str | None = None,
+    request_id: str = "-",
+    fresh: bool = False,
+    freshness: Freshness | None = None,
 ) -> Context:
     """A fresh context per operation: loaders must never be shared between requests."""
     loaders = Loaders(version=version_loader(services.source, fresh=fresh))
-    return Context(services, loaders, app_auth_token=app_auth_token, request_id=request_id, fresh=fresh)
+    return Context(
+        services,
+        loaders,
+        app_auth_token=app_auth_token,
+        request_id=request_id,
+        fresh=fresh,
+        freshness=freshness or Freshness(),
+    )
 
 
 Info = strawberry.Info[Context, None]

@@ -6,7 +6,8 @@ are chosen by callers, so any other name counts as ``other`` and a nameless oper
 App versions, bundle ids, tokens and keys are never labels.
 
 Cache and single-flight counters are plain numbers kept by those objects and read at scrape time, so
-the data path imports nothing from here.
+the data path imports nothing from here. There are two caches: gateway answers (``cache="gateway"``) and
+whole GraphQL responses (``cache="response"``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class FlightStats(Protocol):  # graph.flight.SingleFlight
     def in_flight(self) -> int: ...
 
 
-DataPath = tuple[CacheStats, FlightStats]
+DataPath = tuple[CacheStats, CacheStats, FlightStats]  # gateway answers, whole responses, single-flight
 
 
 class Metrics:
@@ -147,26 +148,29 @@ class _DataPathCollector(Collector):
         current = self._data_path()
         if current is None:
             return
-        cache, flights = current
+        answers, responses, flights = current
         lookups = CounterMetricFamily(
             "graph_cache_lookups",
-            "Answer cache reads by backend and result (an error is answered as a miss)",
-            labels=["backend", "result"],
+            "Cache reads by cache (gateway answers, whole responses), backend and result; an error reads as a miss",
+            labels=["cache", "backend", "result"],
         )
-        for result in ("hit", "miss", "error"):
-            lookups.add_metric([cache.name, result], cache.lookups[result])
-        yield lookups
         errors = CounterMetricFamily(
             "graph_cache_errors",
-            "Answer cache backend errors by backend and operation",
-            labels=["backend", "operation"],
+            "Cache backend errors by cache, backend and operation",
+            labels=["cache", "backend", "operation"],
         )
-        for operation in ("get", "set", "ping"):
-            errors.add_metric([cache.name, operation], cache.errors[operation])
+        entries = GaugeMetricFamily("graph_cache_entries", "Entries in a memory cache", labels=["cache"])
+        for label, cache in (("gateway", answers), ("response", responses)):
+            for result in ("hit", "miss", "error"):
+                lookups.add_metric([label, cache.name, result], cache.lookups[result])
+            for operation in ("get", "set", "ping"):
+                errors.add_metric([label, cache.name, operation], cache.errors[operation])
+            count = cache.entries()
+            if count is not None:
+                entries.add_metric([label], count)
+        yield lookups
         yield errors
-        entries = cache.entries()
-        if entries is not None:
-            yield GaugeMetricFamily("graph_cache_entries", "Entries in the memory cache", value=entries)
+        yield entries
         yield CounterMetricFamily(
             "graph_singleflight_joined", "Callers that shared a gateway call already in flight", value=flights.joined
         )

@@ -15,8 +15,6 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from graph import request
-from graph.metrics import error_code_label
 from graph.telemetry import Telemetry
 
 # A GraphQL name; anything else a caller sends as operationName is logged as "invalid", never echoed.
@@ -42,15 +40,8 @@ class OperationTelemetry(SchemaExtension):
                 span.set("graphql.outcome", outcome)
                 if outcome != "ok":
                     span.fail(outcome)
-                metrics = telemetry.metrics
-                label = metrics.operation_label(None if name == "anonymous" else name)
-                metrics.operations.labels(label, outcome).inc()
-                metrics.operation_seconds.labels(label).observe(time.perf_counter() - started)
-                for error in (result.errors if result else None) or ():
-                    metrics.operation_errors.labels(_code(error)).inc()
-                state = request.current()
-                if state is not None:
-                    state.operation, state.outcome = name, outcome
+                codes = [_code(error) for error in (result.errors if result else None) or ()]
+                telemetry.operation(name, outcome, time.perf_counter() - started, codes)
 
 
 def _name(name: str | None) -> str:
@@ -78,4 +69,4 @@ def _code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     if code is None:  # graphql-core's own errors about the document carry no code
         return "GRAPHQL_VALIDATION_FAILED" if error.original_error is None else "INTERNAL_ERROR"
-    return error_code_label(code)
+    return str(code)

@@ -17,7 +17,8 @@ class RequestState:
     operation: str | None = None  # the GraphQL operation's name, or "anonymous"
     outcome: str | None = None  # ok | partial | error for an operation; the edge decides for anything else
     gateway_calls: int = 0  # attempts, retries included
-    cache_hits: int = 0
+    cache_hits: int = 0  # gateway answers read from the cache
+    response_cache: str | None = None  # "hit" when the whole response was replayed, "miss" when it was looked up
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar("graph_request", default=None)

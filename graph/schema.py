@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
 from strawberry.federation.schema import FederationAny, Schema as FederationSchema
 from strawberry.types import ExecutionContext
 
@@ -22,6 +23,7 @@ from graph.types.version import MiniAppVersion
 from resolvers import version
 
 log = logging.getLogger("graph.errors")
+DOCUMENT_CACHE_SIZE = 512
 
 MiniAppVersionResult = Annotated[
     MiniAppVersion | MiniAppVersionError,
@@ -49,12 +51,20 @@ class Query:
 class Schema(FederationSchema):
     def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
         # Each reference is checked on its own: a bad one is an error for that item, never a null list.
+        # (Strawberry's own resolver raises for an unknown __typename, which nulls the whole list.)
+        # Messages never echo the caller's values.
         results: list[Any] = []
         for representation in representations:
-            if isinstance(representation, dict) and representation.get("__typename") == "MiniAppVersion":
-                results.append(version.mini_app_version_reference(info.context, representation))
+            if not isinstance(representation, dict):
+                problem = "a representation must be an object"
+            elif representation.get("__typename") is None:
+                problem = "__typename is missing"
+            elif representation["__typename"] != "MiniAppVersion":
+                problem = "only MiniAppVersion is resolvable here"
             else:
-                results.append(BadUserInput("unknown entity reference: only MiniAppVersion is resolvable here"))
+                results.append(version.mini_app_version_reference(info.context, representation))
+                continue
+            results.append(BadUserInput(f"bad entity reference: {problem}"))
         return results
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
@@ -66,8 +76,17 @@ class Schema(FederationSchema):
 
 
 def create_schema(*, introspection: bool = True) -> Schema:
-    # OperationTelemetry first: its span encloses the rest, and it sees errors after masking.
-    extensions: list[type[SchemaExtension]] = [OperationTelemetry, MaskInternalErrors, UpstreamBudget, CacheAge]
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # OperationTelemetry first: its span encloses the rest, and it sees errors as callers do (masked).
+        OperationTelemetry,
+        # Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the
+        # document text, so a bounded LRU of each pays off whenever a document repeats (it nearly always does).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        MaskInternalErrors,
+        UpstreamBudget,
+        CacheAge,
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     return Schema(query=Query, extensions=extensions, federation_version="2.11")

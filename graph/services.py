@@ -9,7 +9,9 @@ import httpx
 
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
+from graph.gateway.base import GatewayClient
 from graph.gateway.client import AlipayClient
+from graph.gateway.v3 import AlipayV3Client
 from graph.telemetry import Telemetry
 from resolvers.loaders import VersionSource
 
@@ -17,8 +19,9 @@ from resolvers.loaders import VersionSource
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    client: AlipayClient
-    cache: AnswerCache
+    client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
+    cache: AnswerCache  # gateway answers
+    responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
     source: VersionSource
     gateway_url: str
     telemetry: Telemetry
@@ -27,6 +30,7 @@ class Services:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.cache.close()
+        await self.responses.close()
 
 
 def build_services(
@@ -35,18 +39,20 @@ def build_services(
     transport: httpx.AsyncBaseTransport | None = None,
     telemetry: Telemetry | None = None,
 ) -> Services:
-    """Open the gateway client and the cache; under ``--demo``, against a fresh in-process sandbox gateway."""
+    """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
+    in-process sandbox gateway."""
     telemetry = telemetry or Telemetry()
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
 
-        demo = start_demo()
+        demo = start_demo(settings.protocol)
         credentials, gateway_url, sandbox = demo.credentials, demo.gateway_url, demo.sandbox
         transport = transport or demo.transport
     if credentials is None:
         raise ValueError("settings carry no credentials and are not in demo mode")
-    client = AlipayClient(
+    client_class = AlipayV3Client if settings.protocol == "v3" else AlipayClient
+    client = client_class(
         credentials,
         gateway_url=gateway_url,
         timeout_s=settings.timeout_s,
@@ -56,6 +62,7 @@ def build_services(
         observer=telemetry,
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     source = VersionSource(
         client,
         cache,
@@ -64,5 +71,5 @@ def build_services(
         max_concurrency=settings.max_concurrency,
         tracing=telemetry.tracing,
     )
-    telemetry.metrics.watch(lambda: (cache, source.flights))
-    return Services(settings, client, cache, source, gateway_url, telemetry, sandbox)
+    telemetry.metrics.watch(lambda: (cache, responses, source.flights))
+    return Services(settings, client, cache, responses, source, gateway_url, telemetry, sandbox)

@@ -12,14 +12,14 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import request
 from graph.gateway.attempts import Attempt
-from graph.metrics import BREAKER_STATES, Metrics, route_label
+from graph.metrics import BREAKER_STATES, Metrics, error_code_label, route_label
 from graph.request import RequestState
 from graph.tracing import AttributeValue, Tracing
 
@@ -58,6 +58,21 @@ class Telemetry:
             metrics.gateway_seconds.labels(record.method, record.outcome).observe(record.duration_s)
             if state is not None:
                 state.gateway_calls += 1
+
+    def operation(self, name: str, outcome: str, duration_s: float, codes: Iterable[str] = ()) -> None:
+        """An answered GraphQL operation: executed, or replayed from the response cache.
+
+        ``name`` is the operation's name as logged ("anonymous", "invalid" or a GraphQL name); its metric label
+        is that name only when GRAPH_METRICS_OPERATIONS lists it."""
+        metrics = self.metrics
+        label = metrics.operation_label(None if name == "anonymous" else name)
+        metrics.operations.labels(label, outcome).inc()
+        metrics.operation_seconds.labels(label).observe(duration_s)
+        for code in codes:
+            metrics.operation_errors.labels(error_code_label(code)).inc()
+        state = request.current()
+        if state is not None:
+            state.operation, state.outcome = name, outcome
 
     def breaker(self, state: str) -> None:
         """The hook for a gateway circuit breaker: call it on every state change (closed, half_open, open)."""
@@ -119,6 +134,7 @@ class RequestTelemetry:
                 "outcome": state.outcome or _outcome(status),
                 "gateway_calls": state.gateway_calls,
                 "cache_hits": state.cache_hits,
+                "response_cache": state.response_cache,
             }
             if trace_id is not None:
                 line["trace_id"] = trace_id

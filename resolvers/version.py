@@ -53,7 +53,8 @@ async def mini_app_version_reference(context: Context, representation: Mapping[s
 
 async def fetch_version(context: Context, app_version: str, bundle_id: str) -> MiniAppVersion:
     fetched = await context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
-    context.cache_ages.append(context.services.source.age_s(fetched))
+    source = context.services.source
+    context.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
     if isinstance(fetched.outcome, GatewayError):
         raise from_gateway(fetched.outcome)
     return MiniAppVersion.from_gateway(fetched.outcome, app_version=app_version, bundle_id=bundle_id)

@@ -55,8 +55,9 @@ def exec_form(value: str) -> list[str]:
     return [str(word) for word in parsed]
 
 
-def test_two_stages_on_slim_python_311(dockerfile: list[list[Instruction]]) -> None:
-    build, final = dockerfile
+def test_stages_on_slim_images(dockerfile: list[list[Instruction]]) -> None:
+    ide, build, final = dockerfile
+    assert only(ide, "FROM") == "node:20-slim AS ide"  # GraphiQL's assets, from graph/ide's lockfile
     assert only(build, "FROM") == "python:3.11-slim AS build"
     assert only(final, "FROM") == "python:3.11-slim"
     # The final stage takes only the wheels from the build stage: no sources, tests or tools from the context.
@@ -70,21 +71,31 @@ def test_build_stage_copies_exist_and_are_not_ignored(dockerfile: list[list[Inst
         line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")
     }
     assert {"tests", "benchmarks", ".git"} <= ignored
-    sources = [word for key, rest in dockerfile[0] if key == "COPY" for word in rest.split()[:-1]]
-    assert sources == ["pyproject.toml", "README.md", "graph", "resolvers"]
+    ide, build = dockerfile[0], dockerfile[1]
+    sources = [
+        word
+        for stage in (ide, build)
+        for key, rest in stage
+        if key == "COPY" and "--from" not in rest
+        for word in rest.split()[:-1]
+    ]
+    assert sources[-4:] == ["pyproject.toml", "README.md", "graph", "resolvers"]
+    assert all(source.startswith("graph/ide/") for source in sources[:-4])
     for source in sources:
         assert (ROOT / source).exists(), source
         assert source not in ignored
+    # The assets the ide stage builds land where the package serves them from.
+    assert ("COPY", "--from=ide /ide/static ./graph/ide/static") in build
     # Everything the package is made of is copied: setuptools finds graph* and resolvers*.
     assert 'include = ["graph*", "resolvers*"]' in (ROOT / "pyproject.toml").read_text()
 
 
 def test_runs_as_a_non_root_user(dockerfile: list[list[Instruction]]) -> None:
-    user = only(dockerfile[1], "USER")
+    user = only(dockerfile[-1], "USER")
     uid = user.split(":")[0]
     assert uid.isdigit()
     assert int(uid) != 0
-    assert any(key == "RUN" and f"--uid {uid}" in rest for key, rest in dockerfile[1])
+    assert any(key == "RUN" and f"--uid {uid}" in rest for key, rest in dockerfile[-1])
 
 
 def test_no_key_or_secret_in_the_image(dockerfile: list[list[Instruction]]) -> None:
@@ -97,21 +108,21 @@ def test_no_key_or_secret_in_the_image(dockerfile: list[list[Instruction]]) -> N
 
 
 def test_start_command_is_the_readmes_and_the_clis(dockerfile: list[list[Instruction]]) -> None:
-    command = exec_form(only(dockerfile[1], "CMD"))
+    command = exec_form(only(dockerfile[-1], "CMD"))
     assert command[:3] == ["python", "-m", "graph"]
     assert (ROOT / "graph" / "__main__.py").exists()
     args = _parser().parse_args(command[3:])
     assert (args.command, args.host, args.port, args.demo, args.workers) == ("serve", "0.0.0.0", 8000, False, 1)  # noqa: S104
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert shlex.join(command) in readme
-    assert only(dockerfile[1], "EXPOSE") == str(args.port)
+    assert only(dockerfile[-1], "EXPOSE") == str(args.port)
     # What `serve` hands uvicorn, in every worker: the factories must resolve to callables.
     assert callable(import_from_string("graph.app:from_environ"))
     assert callable(import_from_string("graph.app:demo_from_environ"))
 
 
 def test_healthcheck_probes_healthz(dockerfile: list[list[Instruction]], graph_url: str) -> None:
-    healthcheck = only(dockerfile[1], "HEALTHCHECK")
+    healthcheck = only(dockerfile[-1], "HEALTHCHECK")
     options, _, command_text = healthcheck.partition(" CMD ")
     assert "--interval=" in options
     assert "--timeout=" in options

@@ -56,7 +56,14 @@ class Served:
             text=True,
         )
         self.stderr = ""
+        self.signalled = False
         self.stopped = False
+
+    def terminate(self) -> None:
+        """SIGTERM, once: a second one would force an exit (uvicorn) or race coverage's own exit handler."""
+        if not self.signalled:
+            self.signalled = True
+            self.process.send_signal(signal.SIGTERM)
 
     async def ready(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -71,11 +78,13 @@ class Served:
                 assert time.monotonic() < deadline, "the service did not become ready"
                 await asyncio.sleep(0.1)
 
-    def stop(self, timeout_s: float = 30, sig: signal.Signals = signal.SIGTERM) -> int:
+    def stop(self, timeout_s: float = 30, *, kill: bool = False) -> int:
+        """Stop (SIGTERM unless already sent; SIGKILL to clean up) and wait for the exit status."""
         if not self.stopped:
             self.stopped = True
-            if self.process.poll() is None:
-                self.process.send_signal(sig)
+            if kill and self.process.poll() is None:
+                self.process.kill()
+            self.terminate()
             _, self.stderr = self.process.communicate(timeout=timeout_s)
         return self.process.returncode
 
@@ -100,7 +109,7 @@ def started() -> Iterator[list[Served]]:
     processes: list[Served] = []
     yield processes
     for served in processes:  # a test that failed half-way leaves its process behind
-        served.stop(sig=signal.SIGKILL)
+        served.stop(kill=True)
 
 
 async def _wait_for(condition: Callable[[], bool], timeout_s: float = 10) -> None:
@@ -120,7 +129,7 @@ async def test_sigterm_lets_a_slow_request_finish(
     async with httpx.AsyncClient(base_url=served.url, timeout=20) as http:
         request = asyncio.create_task(http.post("/graphql", json=STATUS))
         await _wait_for(lambda: sandbox.in_flight == 1)  # the gateway call is under way
-        served.process.send_signal(signal.SIGTERM)
+        served.terminate()
         response = await request
     assert response.status_code == 200
     assert response.json()["data"]["miniAppVersion"]["appVersion"] == "0.0.1"
@@ -142,10 +151,10 @@ async def test_the_grace_period_bounds_a_stop(
         request = asyncio.create_task(http.post("/graphql", json=STATUS))
         await _wait_for(lambda: sandbox.in_flight == 1)
         stopping = time.monotonic()
-        served.process.send_signal(signal.SIGTERM)
+        served.terminate()
         response = await request
     assert response.status_code == 500  # cut off when the grace period ran out (uvicorn's own answer)
-    assert served.stop() in {0, -signal.SIGTERM}
+    assert served.stop() in {0, -signal.SIGTERM}, served.stderr
     assert time.monotonic() - stopping < 2.5  # before the gateway would have answered
     assert "timeout graceful shutdown exceeded" in served.stderr
     assert "service stopped" in served.stderr  # the pool and the cache were still closed

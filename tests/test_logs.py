@@ -98,8 +98,10 @@ async def test_request_and_gateway_attempt_lines(
     assert (first["method"], first["path"], first["status"]) == ("POST", "/graphql", 200)
     assert (first["operation"], first["outcome"], first["gateway_calls"], first["cache_hits"]) == ("Status", "ok", 2, 0)
     assert isinstance(first["duration_ms"], float)
-    second = requests["req-2"]
-    assert (second["operation"], second["gateway_calls"], second["cache_hits"]) == ("Status", 0, 1)
+    assert first["response_cache"] == "miss"
+    second = requests["req-2"]  # the same request again: the whole response replayed, named as it was
+    assert (second["operation"], second["outcome"], second["response_cache"]) == ("Status", "ok", "hit")
+    assert (second["gateway_calls"], second["cache_hits"]) == (0, 0)
     third = requests["req-3"]  # a syntax error: no name to tell, and nothing executed
     assert (third["operation"], third["outcome"], third["gateway_calls"]) == ("anonymous", "error", 0)
     refused = requests["req-4"]

@@ -63,14 +63,14 @@ async def test_metrics_move_with_real_requests(start_app: Callable[..., str], sa
     assert types["graph_operations"] == "counter"
     assert types["graph_operation_duration_seconds"] == "histogram"
     assert types["graph_gateway_call_duration_seconds"] == "histogram"
-    assert value(before, "graph_cache_lookups_total", backend="memory", result="hit") == 0
+    assert value(before, "graph_cache_lookups_total", cache="gateway", backend="memory", result="hit") == 0
 
     async with httpx.AsyncClient(base_url=url, timeout=20) as http:
         assert "errors" not in await ask(http, NAMED)  # miss, one gateway call
         assert "errors" not in await ask(http, NAMED, **{"X-Alipay-App-Auth-Token": MERCHANT_TOKEN})  # miss
-        assert "errors" not in await ask(http, NAMED)  # hit
-        assert "errors" not in await ask(http, OTHER)  # hit, a name nobody listed
-        assert "errors" not in await ask(http, ANONYMOUS)  # hit
+        assert "errors" not in await ask(http, NAMED)  # the same request: the whole response from its cache
+        assert "errors" not in await ask(http, OTHER)  # another document, a name nobody listed: answer cache hit
+        assert "errors" not in await ask(http, ANONYMOUS)  # answer cache hit
         sandbox.fail_next(Fault.BUSY, times=2, app_version="0.0.2")
         assert "errors" not in await ask(http, NAMED, "0.0.2")  # attempts 1 and 2 busy, 3 succeeds
         missing = await ask(http, NAMED, "9.9.9")  # a business error: the operation fails
@@ -93,10 +93,13 @@ async def test_metrics_move_with_real_requests(start_app: Callable[..., str], sa
     assert len(sandbox.calls) == 6  # the metrics count what the gateway saw
     assert value(after, "graph_gateway_call_duration_seconds_count", method=method, outcome="success") == 3
 
-    assert value(after, "graph_cache_lookups_total", backend="memory", result="hit") == 3
-    assert value(after, "graph_cache_lookups_total", backend="memory", result="miss") == 4
-    assert value(after, "graph_cache_errors_total", backend="memory", operation="get") == 0
-    assert value(after, "graph_cache_entries") == 4  # two tenants' 0.0.1, 0.0.2, the brief business error
+    gateway, response = {"cache": "gateway", "backend": "memory"}, {"cache": "response", "backend": "memory"}
+    assert value(after, "graph_cache_lookups_total", **gateway, result="hit") == 2
+    assert value(after, "graph_cache_lookups_total", **gateway, result="miss") == 4
+    assert value(after, "graph_cache_errors_total", **gateway, operation="get") == 0
+    assert value(after, "graph_cache_entries", cache="gateway") == 4  # two tenants' 0.0.1, 0.0.2, a business error
+    assert value(after, "graph_cache_lookups_total", **response, result="hit") == 1
+    assert value(after, "graph_cache_lookups_total", **response, result="miss") == 6
     assert value(after, "graph_http_requests_total", route="/graphql", status="200") == 7
     assert value(after, "graph_http_requests_total", route="/metrics", status="200") == 1  # the first scrape
 

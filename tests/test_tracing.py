@@ -59,6 +59,10 @@ def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
     return [span for span in spans if span.name == name]
 
 
+def cache_lookups(spans: list[ReadableSpan], cache: str) -> list[ReadableSpan]:
+    return [span for span in named(spans, "cache.get") if span.attributes and span.attributes["cache.name"] == cache]
+
+
 def parent_id(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
@@ -101,7 +105,11 @@ async def test_one_request_is_one_trace_with_the_callers_trace_id(
     assert batch.attributes is not None
     assert batch.attributes["batch.size"] == 2
 
-    lookups = named(spans, "cache.get")
+    [whole] = cache_lookups(spans, "response")  # the whole-response cache, looked up before executing
+    assert parent_id(whole) == span_id(server)
+    assert whole.attributes is not None
+    assert whole.attributes["cache.hit"] is False
+    lookups = cache_lookups(spans, "gateway")
     assert len(lookups) == 2
     assert all(parent_id(span) == span_id(batch) for span in lookups)
     assert all(span.attributes is not None and span.attributes["cache.hit"] is False for span in lookups)
@@ -131,16 +139,26 @@ async def test_cached_answers_and_new_traces(
             await http.post("/graphql", json={"query": query})
             await finished(exporter, "POST /graphql")
             exporter.clear()
-            await http.post("/graphql", json={"query": query}, headers={"traceparent": "00-zz-bad-01"})
-        spans = await finished(exporter, "POST /graphql")
+            # Another document for the same version: executed, its answer from the gateway-answer cache.
+            other = '{ miniAppVersion(appVersion: "0.0.1") { appName } }'
+            await http.post("/graphql", json={"query": other}, headers={"traceparent": "00-zz-bad-01"})
+            spans = await finished(exporter, "POST /graphql")
+            exporter.clear()
+            await http.post("/graphql", json={"query": query})  # the first request again: a whole-response hit
+            replayed = await finished(exporter, "POST /graphql")
     [server] = named(spans, "POST /graphql")
     assert server.parent is None  # a malformed traceparent starts a new trace
     [operation] = named(spans, "query")
     assert parent_id(operation) == span_id(server)
-    [lookup] = named(spans, "cache.get")
+    [lookup] = cache_lookups(spans, "gateway")
     assert lookup.attributes is not None
     assert lookup.attributes["cache.hit"] is True
     assert named(spans, "alipay.gateway") == []
+    # A replayed response executes nothing: the server span and the hit, no operation span.
+    assert sorted(span.name for span in replayed) == ["POST /graphql", "cache.get"]
+    [hit] = cache_lookups(replayed, "response")
+    assert hit.attributes is not None
+    assert hit.attributes["cache.hit"] is True
 
 
 async def test_query_text_is_recorded_only_when_configured(

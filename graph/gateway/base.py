@@ -1,0 +1,146 @@
+"""What the v2 and v3 clients share: the pooled HTTP client, the retry loop, the readiness probe.
+
+Everything above the gateway (services, loaders, readiness) holds a ``GatewayClient`` and calls
+``version_detail``; which protocol answers is a start-up setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from graph.gateway import signing
+from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
+from graph.gateway.credentials import Credentials
+from graph.gateway.errors import GatewayError
+
+log = logging.getLogger("graph.gateway.client")
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base * 2**n))."""
+
+    base_s: float = 0.1
+    cap_s: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))  # noqa: S311  (jitter, not secrecy)
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+class GatewayClient:
+    """Signed calls to Alipay: one instance per process, owning a pooled ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        gateway_url: str,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        sleep: Sleep = asyncio.sleep,
+        clock: Clock = utc_now,
+        max_connections: int = 16,
+        sign_in_thread: bool = False,
+        observer: AttemptObserver | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._observer: AttemptObserver = observer or NoObserver()
+        # Off by default: benchmarks/speed.py measured inline signing (~0.25 ms) ahead of asyncio.to_thread,
+        # whose hand-off costs more than it frees the loop for. Kept for that comparison.
+        self.sign_in_thread = sign_in_thread
+        self._url = gateway_url
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            headers={"Accept": "application/json"},
+        )
+
+    @property
+    def app_id(self) -> str:
+        return self._credentials.app_id
+
+    def keys_usable(self) -> bool:
+        """The private key signs and its own public half verifies the result (a readiness probe, ~1 ms)."""
+        creds = self._credentials
+        probe = b"readiness"
+        try:
+            signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        except ValueError:  # e.g. a key too short for the digest: it loads, but signs nothing
+            return False
+        return signing.verify(probe, signature, creds.private_key.public_key(), creds.sign_type)
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def version_detail(
+        self, app_version: str, bundle_id: str, app_auth_token: str | None = None
+    ) -> dict[str, Any]:
+        """The verified answer of ``alipay.open.mini.version.detail.query`` for one version on one client."""
+        raise NotImplementedError
+
+    async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.
+
+        Each attempt is reported to the observer (metrics, a span) and logged: what was called and how it
+        went, never what was sent."""
+        tries = 0
+        while True:
+            record = Attempt(method, tries + 1)
+            error: GatewayError | None = None
+            with self._observer.attempt(record):
+                started = time.perf_counter()
+                try:
+                    result = await attempt()
+                except GatewayError as exc:
+                    error = exc
+                record.duration_s = time.perf_counter() - started
+                record.outcome = outcome_of(error)
+            retrying = error is not None and error.retryable and tries < self._retries
+            delay = self._backoff.delay(tries) if retrying else None
+            log.info(
+                "gateway attempt",
+                extra={
+                    "method": method,
+                    "attempt": record.number,
+                    "outcome": record.outcome,
+                    "duration_ms": round(record.duration_s * 1000, 2),
+                    **({"retry_in_s": round(delay, 3)} if delay is not None else {}),
+                },
+            )
+            if error is None:
+                return result
+            if delay is None:
+                raise error
+            tries += 1
+            await self._sleep(delay)
