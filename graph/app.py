@@ -25,10 +25,10 @@ from strawberry.asgi import GraphQL
 
 from graph import __version__
 from graph.config import ConfigError, Settings
-from graph.context import Context, build_context
-from graph.guard import TOKEN_HEADER, Guard
+from graph.context import Context, http_context
+from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
-from graph.response_cache import ResponseCache, no_cache
+from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 
@@ -51,14 +51,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services: Services = request.app.state.services
-        return build_context(
-            services,
-            app_auth_token=request.headers.get(TOKEN_HEADER) or None,
-            request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=no_cache(request.headers.get("cache-control", "")),
-            freshness=request.scope.get("state", {}).get("freshness"),
-        )
+        return http_context(request.app.state.services, request.headers, request.scope.get("state", {}))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -73,8 +66,9 @@ def create_app(
     """Build the service. ``transport`` replaces the network under the gateway client (tests);
     ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``)."""
     page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
+    schema = create_schema(introspection=settings.introspection)
     graphql = GraphQLEndpoint(
-        create_schema(introspection=settings.introspection),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
         page=page,
@@ -114,7 +108,7 @@ def create_app(
         finally:
             await services.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(
@@ -127,6 +121,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
+    return app
 
 
 async def _healthz(request: Request) -> Response:
