@@ -19,6 +19,7 @@ import httpx
 from graph.gateway import signing
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import GatewayError
+from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
 
@@ -71,10 +72,12 @@ class GatewayClient:
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        # Tests and the demo inject their own transports; graph.gateway.transport says why this default.
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or GatewayTransport(limits=limits),
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"Accept": "application/json"},
         )
 
