@@ -26,11 +26,11 @@ from strawberry.asgi import GraphQL
 
 from graph import __version__
 from graph.config import ConfigError, Settings
-from graph.context import Context, build_context
-from graph.guard import TOKEN_HEADER, Guard
+from graph.context import Context, http_context
+from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
 from graph.metrics import CONTENT_TYPE, Metrics
-from graph.response_cache import ResponseCache, no_cache
+from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 from graph.telemetry import RequestTelemetry, Telemetry
@@ -58,14 +58,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services: Services = request.app.state.services
-        return build_context(
-            services,
-            app_auth_token=request.headers.get(TOKEN_HEADER) or None,
-            request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=no_cache(request.headers.get("cache-control", "")),
-            freshness=request.scope.get("state", {}).get("freshness"),
-        )
+        return http_context(request.app.state.services, request.headers, request.scope.get("state", {}))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -89,8 +82,9 @@ def create_app(
         Tracing(tracer_provider, record_query_text=settings.trace_query_text),
     )
     page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
+    schema = create_schema(introspection=settings.introspection)
     graphql = GraphQLEndpoint(
-        create_schema(introspection=settings.introspection),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
         page=page,
@@ -143,6 +137,7 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
     app.state.telemetry = telemetry
     return app
 

@@ -21,6 +21,7 @@ from graph.gateway import signing
 from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import GatewayError
+from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
 
@@ -75,10 +76,12 @@ class GatewayClient:
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        # Tests and the demo inject their own transports; graph.gateway.transport says why this default.
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or GatewayTransport(limits=limits),
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"Accept": "application/json"},
         )
 
