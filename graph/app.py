@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -102,6 +103,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(settings, transport=transport, telemetry=telemetry)
+        # Everything built so far (modules, the schema, keys) lives as long as the process: moved out of the
+        # collector's generations, full collections on the request path stop re-walking it.
+        gc.freeze()
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
