@@ -28,6 +28,7 @@ from graph.config import ConfigError, Settings
 from graph.context import Context, build_context
 from graph.guard import TOKEN_HEADER, Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
+from graph.persisted import PersistedQueries
 from graph.response_cache import ResponseCache, no_cache
 from graph.schema import create_schema
 from graph.services import Services, build_services
@@ -100,6 +101,9 @@ def create_app(
                 "'Loading...' without internet; build them with `%s`",
                 BUILD_COMMAND,
             )
+        if settings.persisted_queries == "safelist":
+            count = len(settings.operations.operations) if settings.operations else 0
+            log.info("safelist: only the %d operations of GRAPH_OPERATIONS_FILE run", count)
         log.info(
             "service ready",
             extra={
@@ -122,6 +126,13 @@ def create_app(
                 api_keys=settings.api_keys,
                 allow_anonymous=settings.allow_anonymous,
                 max_body_bytes=settings.max_body_bytes,
+            ),
+            # Before the response cache: a persisted query reaches it as the plain operation it stands for.
+            Middleware(
+                PersistedQueries,
+                mode=settings.persisted_queries,
+                manifest=settings.operations,
+                ttl_s=settings.apq_ttl_s,
             ),
             Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],

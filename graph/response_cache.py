@@ -28,6 +28,9 @@ from graph.freshness import Freshness
 from graph.guard import TOKEN_HEADER
 
 KEY_PREFIX = "response:"
+# Until when (epoch seconds) the response just sent may be reused, left in the request's scope state for the
+# persisted-query layer's Cache-Control (graph.persisted); absent when it may not be.
+EXPIRES_AT = "response_expires_at"
 _CACHEABLE_ERRORS = {"ALIPAY_BUSINESS_ERROR"}
 # A lexer just good enough to drop what GraphQL ignores (white space, commas, comments) and keep every other
 # token exactly, strings included. It may fail to merge two equivalent spellings (a miss); it never merges
@@ -132,13 +135,14 @@ class ResponseCache:
         if not fresh:
             entry = await cache.get(key)
             if entry is not None:
+                scope.setdefault("state", {})[EXPIRES_AT] = entry.payload.get("expires")
                 await _send_hit(send, entry, self._clock())
                 return
         freshness = Freshness()
         scope.setdefault("state", {})["freshness"] = freshness
         captured = _Capture(send)
         await self.app(scope, _replay(body, receive), captured)
-        await self._store(cache, key, captured, freshness)
+        await self._store(cache, key, captured, freshness, scope["state"])
 
     def _key(self, scope: Scope, headers: Headers, body: bytes) -> str | None:
         if scope["method"] == "GET":
@@ -151,7 +155,9 @@ class ResponseCache:
             return None
         return request_key(payload, is_get, headers.get(TOKEN_HEADER), headers.get("authorization"))
 
-    async def _store(self, cache: AnswerCache, key: str, captured: _Capture, freshness: Freshness) -> None:
+    async def _store(
+        self, cache: AnswerCache, key: str, captured: _Capture, freshness: Freshness, state: dict[str, Any]
+    ) -> None:
         if captured.status != 200 or not freshness.cacheable or captured.streamed:
             return
         ttl = self._default_ttl_s if math.isinf(freshness.ttl_left) else freshness.ttl_left
@@ -167,9 +173,11 @@ class ResponseCache:
         if any((error.get("extensions") or {}).get("code") not in _CACHEABLE_ERRORS for error in errors):
             return
         result.pop("extensions", None)
-        stored = {"body": orjson.dumps(result).decode(), "answered": bool(freshness.ages)}
+        now = self._clock()
+        stored = {"body": orjson.dumps(result).decode(), "answered": bool(freshness.ages), "expires": now + ttl}
         # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
-        await cache.set(key, Entry("ok", stored, self._clock() - freshness.age_s), ttl)
+        await cache.set(key, Entry("ok", stored, now - freshness.age_s), ttl)
+        state[EXPIRES_AT] = now + ttl
 
 
 class _Capture:

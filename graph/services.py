@@ -21,6 +21,7 @@ class Services:
     client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
     cache: AnswerCache  # gateway answers
     responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
+    documents: AnswerCache  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
     source: VersionSource
     gateway_url: str
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
@@ -29,6 +30,7 @@ class Services:
         await self.client.aclose()
         await self.cache.close()
         await self.responses.close()
+        await self.documents.close()
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
@@ -61,4 +63,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
     )
-    return Services(settings, client, cache, responses, source, gateway_url, sandbox)
+    # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
+    # them safely; the memory store has its own bound, since a caller can register as many as it likes.
+    documents = open_cache(settings.cache_url, max_entries=settings.apq_max_documents)
+    return Services(settings, client, cache, responses, documents, source, gateway_url, sandbox)
