@@ -103,7 +103,8 @@ def build_manifest(directory: Path) -> Manifest:
     for path in files:
         where = str(path.relative_to(directory))
         try:
-            document = parse(path.read_text(encoding="utf-8"))
+            # graphql-js 16's grammar, which Apollo's tools parse with: no empty selection sets.
+            document = parse(path.read_text(encoding="utf-8"), allow_empty_selection_sets=False)
         except (OSError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{where}: cannot read ({type(exc).__name__})") from None
         except GraphQLSyntaxError as exc:

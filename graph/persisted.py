@@ -20,6 +20,7 @@ when they may not be reused; ``If-None-Match`` with that ETag gets a 304 without
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -41,6 +42,7 @@ from graph.response_cache import EXPIRES_AT, normalise
 log = logging.getLogger("graph.persisted")
 
 DOCUMENT_PREFIX = "apq:"
+RECENT_DOCUMENTS = 256
 _HASH = re.compile(r"[0-9a-f]{64}")
 # The cheap test: a request without these bytes is not ours to touch. Apollo Client 4 names itself in
 # ``extensions.clientLibrary`` on every request; nothing here reads it, and any extension keeps the response cache
@@ -98,6 +100,7 @@ class PersistedQueries:
         operations = manifest.operations if manifest is not None else ()
         self._by_id: Mapping[str, str] = {operation.id: operation.body for operation in operations}
         self._listed = frozenset(normalise(operation.body) for operation in operations)
+        self._recent: dict[str, str] = {}  # digest -> text, the last RECENT_DOCUMENTS read from Redis
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self._path or scope["method"] not in ("GET", "POST"):
@@ -121,7 +124,7 @@ class PersistedQueries:
         state = scope.setdefault("state", {})
         inner = dict(scope)
         if is_get:
-            inner["query_string"] = _query_string(plan.fields).encode()
+            inner["query_string"] = _query_string(plan.fields)
         else:
             body = orjson.dumps(plan.fields)
             inner["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
@@ -190,12 +193,24 @@ class PersistedQueries:
             if hashlib.sha256(query.encode()).hexdigest() != digest:
                 raise _bad("provided sha does not match query")
             return query, digest
+        text = self._recent.get(digest)
+        if text is not None:
+            return text, None
         cache: AnswerCache = scope["app"].state.services.documents
         entry = await cache.get(DOCUMENT_PREFIX + digest)
         text = entry.payload.get("query") if entry is not None else None
         if not isinstance(text, str):
             raise _not_found()
+        if cache.name == "redis":
+            self._remember(digest, text)
         return text, None
+
+    def _remember(self, digest: str, text: str) -> None:
+        # A document never changes under its hash, so a local copy is always right: hash-only requests for the hot
+        # operations then cost no Redis round trip. (The memory store is local already.)
+        self._recent[digest] = text
+        if len(self._recent) > RECENT_DOCUMENTS:
+            del self._recent[next(iter(self._recent))]
 
     async def _send_cacheable(self, response: _Buffered, state: dict[str, Any], request: Headers) -> None:
         expires = state.get(EXPIRES_AT)
@@ -220,7 +235,7 @@ def _parse(scope: Scope, headers: Headers, body: bytes) -> dict[str, Any] | None
     """The request's fields (``variables`` left as sent on a GET), or None when it is not one JSON operation."""
     try:
         if scope["method"] == "GET":
-            fields: Any = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            fields: Any = dict(_query_pairs(scope["query_string"]))
             if "extensions" in fields:
                 fields["extensions"] = orjson.loads(fields["extensions"]) if fields["extensions"] else None
         elif headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
@@ -232,12 +247,24 @@ def _parse(scope: Scope, headers: Headers, body: bytes) -> dict[str, Any] | None
     return fields if isinstance(fields, dict) else None
 
 
-def _query_string(fields: dict[str, Any]) -> str:
+@functools.lru_cache(maxsize=512)
+def _query_pairs(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """A GET's parameters, memoised on the raw string: clients repeat the same hash-only URL over and over."""
+    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def _query_string(fields: dict[str, Any]) -> bytes:
     # Sorted: the same request always makes the same string (the response cache memoises its key on it).
     pairs = sorted(
         (name, value if isinstance(value, str) else orjson.dumps(value).decode()) for name, value in fields.items()
     )
-    return urlencode(pairs)
+    return _urlencode(tuple(pairs))
+
+
+@functools.lru_cache(maxsize=256)
+def _urlencode(pairs: tuple[tuple[str, str], ...]) -> bytes:
+    # Percent-encoding a 1 KB document costs ~0.1 ms in urllib, a fifth of a response-cache hit: memoised.
+    return urlencode(pairs).encode()
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

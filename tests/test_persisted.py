@@ -346,11 +346,13 @@ async def test_documents_live_in_redis_shared_by_instances(
     await register(two, numbered(1), {})
     ttl = int((redis_server.command("TTL", f"alipay-miniapp-graph:v1:apq:{sha(numbered(1))}") or ":-2").lstrip(":"))
     assert 0 < ttl <= 120
+    # A document read from Redis is kept in process (it cannot change under its hash): no round trip next time.
+    redis_server.stop()
+    assert (await post(two, hash_only())).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
+    assert (await post(one, hash_only())).json() == NOT_FOUND  # `one` never read it: Redis is down, so a miss
 
 
-async def test_a_redis_outage_is_a_miss_not_a_failure(
-    start_app: Callable[..., str], redis_server: RedisServer
-) -> None:
+async def test_a_redis_outage_is_a_miss_not_a_failure(start_app: Callable[..., str], redis_server: RedisServer) -> None:
     url = start_app(cache_url=redis_server.url)
     await register(url)
     redis_server.stop()
