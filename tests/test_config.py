@@ -527,7 +527,8 @@ def test_safelist_reads_the_manifest(env: dict[str, str], tmp_path: Path) -> Non
     )
     settings = Settings.from_environ({**env, "GRAPH_PERSISTED_QUERIES": "safelist", "GRAPH_OPERATIONS_FILE": path})
     assert settings.persisted_queries == "safelist"
-    assert settings.operations is not None and settings.operations.by_id["abc"].body == MANIFEST_BODY
+    assert settings.operations is not None
+    assert settings.operations.by_id["abc"].body == MANIFEST_BODY
     assert "operations" not in repr(settings)
 
 

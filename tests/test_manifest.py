@@ -92,7 +92,8 @@ def test_each_operation_of_a_file_with_several_is_an_entry_with_the_fragments_it
         "fragment F on T {\n  f\n  ...G\n  __typename\n}\n\n"
         "fragment G on T {\n  g\n  __typename\n}"
     )
-    assert b.id == operation_id(b.body) and b.type == "query"
+    assert b.id == operation_id(b.body)
+    assert b.type == "query"
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,8 @@ def test_the_command_prints_or_writes_the_manifest(tmp_path: Path) -> None:
         "body": BODY,
     }
     written = run_cli(str(tmp_path / "ops"), "--output", str(tmp_path / "manifest.json"))
-    assert written.returncode == 0 and written.stdout == ""
+    assert written.returncode == 0
+    assert written.stdout == ""
     assert "1 operations written to" in written.stderr
     assert (tmp_path / "manifest.json").read_text() + "\n" == printed.stdout
 
@@ -173,5 +175,6 @@ def test_the_command_prints_or_writes_the_manifest(tmp_path: Path) -> None:
 def test_the_command_fails_with_one_line(tmp_path: Path) -> None:
     write(tmp_path, {"a.graphql": "{ a }"})
     failed = run_cli(str(tmp_path))
-    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.returncode == 1
+    assert failed.stdout == ""
     assert failed.stderr == "alipay-graph: a.graphql: anonymous operations cannot be persisted; name the operation\n"
