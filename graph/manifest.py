@@ -93,7 +93,7 @@ def build_manifest(directory: Path) -> Manifest:
     """The manifest of every ``*.graphql`` / ``*.gql`` file under ``directory`` (operations sorted by name)."""
     from graphql import DocumentNode, FragmentDefinitionNode, GraphQLSyntaxError, OperationDefinitionNode, parse
 
-    from graph.printer import PrintError, add_typename, print_document
+    from graph.printer import add_typename, print_document
 
     if not directory.is_dir():
         raise ManifestError(f"{directory}: not a folder")
@@ -130,11 +130,8 @@ def build_manifest(directory: Path) -> Manifest:
                 raise ManifestError(f"{where}: operation {name} is defined twice")
             # One operation in the file: the file's whole document, as Apollo Client sends it; several: each alone.
             own = list(document.definitions) if len(operations) == 1 else [operation]
-            try:
-                wanted = _with_fragments(own, fragments, where)
-                body = print_document(add_typename(DocumentNode(definitions=tuple(_sorted(wanted)))))
-            except PrintError as exc:
-                raise ManifestError(f"{where}: {exc}") from None
+            wanted = _with_fragments(own, fragments, where)
+            body = print_document(add_typename(DocumentNode(definitions=tuple(_sorted(wanted)))))
             entries[name] = Operation(operation_id(body), name, operation.operation.value, body)
     return Manifest(tuple(entries[name] for name in sorted(entries)))
 

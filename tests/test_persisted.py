@@ -16,6 +16,7 @@ import pytest
 
 from graph.gateway.sandbox import SandboxGateway
 from graph.manifest import Manifest, Operation, operation_id
+from graph.persisted import RECENT_DOCUMENTS
 from tests.redis_server import RedisServer
 
 QUERY = "query Status($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"
@@ -157,6 +158,27 @@ async def test_unreadable_requests_with_the_extension_reach_strawberrys_errors(g
     assert broken.status_code == 400
     batch = await post(graph_url, [hash_only()])
     assert batch.status_code == 400
+    no_query = await post(graph_url, {"extensions": {"clientLibrary": {"name": "@apollo/client"}}})
+    assert no_query.status_code == 400  # "No GraphQL query found in the request"
+
+
+async def test_strawberrys_own_refusals_pass_through_and_register_nothing(graph_url: str) -> None:
+    wrong_variables = {"query": QUERY, "variables": "v=0.0.1", "extensions": persisted(sha(QUERY))}
+    refused = await post(graph_url, wrong_variables)
+    assert refused.status_code == 400
+    assert refused.headers["content-type"].startswith("text/plain")
+    assert (await post(graph_url, hash_only())).json() == NOT_FOUND
+    await register(graph_url)
+    unreadable = await get(graph_url, {"variables": "{", "extensions": persisted(sha(QUERY))})
+    assert unreadable.status_code == 400
+    assert "cache-control" not in unreadable.headers
+
+
+async def test_a_large_body_read_in_pieces(graph_url: str) -> None:
+    padding = "#" + "x" * 60000 + "\n"  # a comment: the document is the same operation
+    big = await register(graph_url, padding + QUERY)
+    assert big.json()["data"]["miniAppVersion"]["status"] == "RELEASE"
+    assert (await post(graph_url, hash_only(padding + QUERY))).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
 
 
 # --- HTTP caching of GETs ------------------------------------------------------------------------------------
@@ -332,9 +354,11 @@ def numbered(i: int) -> str:
 
 async def test_the_memory_store_keeps_at_most_its_bound(start_app: Callable[..., str]) -> None:
     url = start_app(apq_max_documents=10)
-    for i in range(50):
-        assert (await register(url, numbered(i), {})).json()["data"] == {"__typename": "Query"}
-    known = [(await post(url, hash_only(numbered(i), {}))).json() != NOT_FOUND for i in range(50)]
+    async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+        for i in range(50):
+            both = {"query": numbered(i), "extensions": persisted(sha(numbered(i)))}
+            assert (await http.post("/graphql", json=both)).json()["data"] == {"__typename": "Query"}
+        known = [(await http.post("/graphql", json=hash_only(numbered(i), {}))).json() != NOT_FOUND for i in range(50)]
     assert known == [False] * 40 + [True] * 10  # the least recently used went; the newest ten stayed
 
 
@@ -354,6 +378,23 @@ async def test_documents_live_in_redis_shared_by_instances(
     redis_server.stop()
     assert (await post(two, hash_only())).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
     assert (await post(one, hash_only())).json() == NOT_FOUND  # `one` never read it: Redis is down, so a miss
+
+
+async def test_documents_read_from_redis_are_kept_in_process_with_a_bound(
+    start_app: Callable[..., str], redis_server: RedisServer
+) -> None:
+    url = start_app(cache_url=redis_server.url, cache_ttl_s=0)
+    count = RECENT_DOCUMENTS + 1
+    async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+        for i in range(count):
+            both = {"query": numbered(i), "extensions": persisted(sha(numbered(i)))}
+            assert (await http.post("/graphql", json=both)).json()["data"] == {"__typename": "Query"}
+        for i in range(count):
+            answer = await http.post("/graphql", json=hash_only(numbered(i), {}))
+            assert answer.json()["data"] == {"__typename": "Query"}
+    redis_server.stop()
+    assert (await post(url, hash_only(numbered(0), {}))).json() == NOT_FOUND  # the oldest copy went
+    assert (await post(url, hash_only(numbered(count - 1), {}))).json()["data"] == {"__typename": "Query"}
 
 
 async def test_a_redis_outage_is_a_miss_not_a_failure(start_app: Callable[..., str], redis_server: RedisServer) -> None:

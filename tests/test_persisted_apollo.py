@@ -91,6 +91,7 @@ def test_apollo_client_over_get_with_http_revalidation(node: None, graph_url: st
     assert first["headers"]["cache-control"] == "private, no-cache, must-revalidate"
     assert sent_query(second) is not None
     assert sent_query(third) is None
+    assert sent_hash(first) == sent_hash(second) == sent_hash(third) == manifest_id("AllClients")
     assert third["headers"]["x-response-cache"] == "hit"
     assert third["headers"]["cache-control"].startswith("private, max-age=")
     assert 0 < int(third["headers"]["cache-control"].rsplit("=", 1)[1]) <= 60
