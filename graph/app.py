@@ -1,4 +1,4 @@
-"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan.
+"""The ASGI application: /graphql, /healthz, /readyz, /metrics, with the gateway client owned by the lifespan.
 
 ``GET /graphql`` from a browser serves the GraphiQL playground; its assets are under ``/graphiql/static/``.
 """
@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -25,13 +26,19 @@ from strawberry.asgi import GraphQL
 
 from graph import __version__
 from graph.config import ConfigError, Settings
-from graph.context import Context, build_context
-from graph.guard import TOKEN_HEADER, Guard
+from graph.context import Context, http_context
+from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
+from graph.metrics import CONTENT_TYPE, Metrics
 from graph.persisted import PersistedQueries
-from graph.response_cache import ResponseCache, no_cache
+from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
+from graph.telemetry import RequestTelemetry, Telemetry
+from graph.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("graph.app")
 
@@ -52,14 +59,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services: Services = request.app.state.services
-        return build_context(
-            services,
-            app_auth_token=request.headers.get(TOKEN_HEADER) or None,
-            request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=no_cache(request.headers.get("cache-control", "")),
-            freshness=request.scope.get("state", {}).get("freshness"),
-        )
+        return http_context(request.app.state.services, request.headers, request.scope.get("state", {}))
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -69,13 +69,23 @@ class GraphQLEndpoint(GraphQL[Context, None]):
 
 
 def create_app(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, ide_static_dir: Path = STATIC_DIR
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ide_static_dir: Path = STATIC_DIR,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the service. ``transport`` replaces the network under the gateway client (tests);
-    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``)."""
+    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``);
+    ``tracer_provider`` replaces the process's OpenTelemetry provider (tests, embedding)."""
+    telemetry = Telemetry(
+        Metrics(settings.metrics_operations),
+        Tracing(tracer_provider, record_query_text=settings.trace_query_text),
+    )
     page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
+    schema = create_schema(introspection=settings.introspection)
     graphql = GraphQLEndpoint(
-        create_schema(introspection=settings.introspection),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
         page=page,
@@ -84,6 +94,7 @@ def create_app(
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
     if page is not None:
         # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
@@ -91,7 +102,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = build_services(settings, transport=transport)
+        services = build_services(settings, transport=transport, telemetry=telemetry)
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
@@ -101,26 +112,22 @@ def create_app(
                 "'Loading...' without internet; build them with `%s`",
                 BUILD_COMMAND,
             )
-        if settings.persisted_queries == "safelist":
-            count = len(settings.operations.operations) if settings.operations else 0
-            log.info("safelist: only the %d operations of GRAPH_OPERATIONS_FILE run", count)
-        log.info(
-            "service ready",
-            extra={
-                "version": __version__,
-                "app_id": services.client.app_id,
-                "demo": settings.demo,
-                "gateway": services.gateway_url,
-            },
-        )
+        # The one start-up summary line: what an operator checks first, nothing secret in it.
+        summary = settings.summary()
+        summary["app_id"] = services.client.app_id
+        log.info("service ready", extra={"version": __version__, "pid": os.getpid(), **summary})
         try:
             yield
         finally:
+            # uvicorn gets here after the requests in flight finished (or the grace period ran out).
             await services.aclose()
+            log.info("service stopped", extra={"pid": os.getpid()})
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
+            # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
+            Middleware(RequestTelemetry, telemetry=telemetry),
             Middleware(
                 Guard,
                 api_keys=settings.api_keys,
@@ -138,6 +145,9 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
+    app.state.telemetry = telemetry
+    return app
 
 
 async def _healthz(request: Request) -> Response:
@@ -156,12 +166,27 @@ async def _readyz(request: Request) -> Response:
     )
 
 
+async def _metrics(request: Request) -> Response:
+    # No API key: scrapers rarely carry one, and nothing here is secret (labels are bounded and anonymous).
+    telemetry: Telemetry = request.app.state.telemetry
+    return Response(telemetry.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
 def from_environ() -> Starlette:
-    """Zero-argument factory for ``uvicorn --factory graph.app:from_environ`` (the Dockerfile's command)."""
+    """Zero-argument factory for ``uvicorn --factory graph.app:from_environ``; each worker calls it."""
+    return _from_environ(demo=False)
+
+
+def demo_from_environ() -> Starlette:
+    """The same for ``serve --demo``: every worker gets its own embedded sandbox and throw-away keys."""
+    return _from_environ(demo=True)
+
+
+def _from_environ(*, demo: bool) -> Starlette:
     from graph import logs
 
     try:
-        settings = Settings.from_environ()
+        settings = Settings.from_environ(demo=demo)
     except ConfigError as exc:
         # One line naming the variable, not a traceback: what an operator reads in `docker logs`.
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201

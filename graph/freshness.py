@@ -32,6 +32,15 @@ class Freshness:
         return max(self.ages, default=0.0)
 
 
+def no_cache(cache_control: str) -> bool:
+    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
+    for part in cache_control.lower().split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
+            return True
+    return False
+
+
 class CacheAge(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         freshness = getattr(self.execution_context.context, "freshness", None)

@@ -1,27 +1,21 @@
-"""The HTTP edge in front of /graphql: request ids, caller keys, the merchant-token header, body size.
+"""The HTTP policy in front of /graphql: caller keys, the merchant-token header, body size.
 
-Pure ASGI (no BaseHTTPMiddleware) so it adds no task per request and never buffers bodies.
+Pure ASGI (no BaseHTTPMiddleware) so it adds no task per request and never buffers bodies. Request ids,
+counts and the request's log line come from ``graph.telemetry.RequestTelemetry``, outside this layer.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import logging
 import re
-import time
-import uuid
 from collections.abc import Collection
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-log = logging.getLogger("graph.http")
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -51,37 +45,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        given = headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            refusal = self._refusal(scope, headers) if scope["path"] == self._path else None
-            if refusal is None:
-                await self.app(scope, receive, send_with_id)
-            else:
-                await self._respond(send_with_id, *refusal)
-        finally:
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+        refusal = self._refusal(scope, headers) if scope["path"] == self._path else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._respond(send, *refusal)
 
     def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, str, dict[str, str]] | None:
         # The GraphiQL page itself is public; the operations it sends are not.

@@ -17,6 +17,7 @@ from graph.errors import BadUserInput
 from graph.freshness import CacheAge
 from graph.limits import UpstreamBudget
 from graph.masking import MaskInternalErrors, should_mask
+from graph.operation_telemetry import OperationTelemetry
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import version
@@ -76,6 +77,8 @@ class Schema(FederationSchema):
 
 def create_schema(*, introspection: bool = True) -> Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # OperationTelemetry first: its span encloses the rest, and it sees errors as callers do (masked).
+        OperationTelemetry,
         # Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the
         # document text, so a bounded LRU of each pays off whenever a document repeats (it nearly always does).
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),

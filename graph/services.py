@@ -12,6 +12,7 @@ from graph.config import Settings
 from graph.gateway.base import GatewayClient
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from graph.telemetry import Telemetry
 from resolvers.loaders import VersionSource
 
 
@@ -24,6 +25,7 @@ class Services:
     documents: AnswerCache  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
     source: VersionSource
     gateway_url: str
+    telemetry: Telemetry
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
 
     async def aclose(self) -> None:
@@ -33,9 +35,15 @@ class Services:
         await self.documents.close()
 
 
-def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    telemetry: Telemetry | None = None,
+) -> Services:
     """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
     in-process sandbox gateway."""
+    telemetry = telemetry or Telemetry()
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
@@ -53,6 +61,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         retries=settings.retries,
         transport=transport,
         max_connections=settings.max_concurrency,
+        observer=telemetry,
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
@@ -62,8 +71,10 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         ttl_s=settings.cache_ttl_s,
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
+        tracing=telemetry.tracing,
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
     # them safely; the memory store has its own bound, since a caller can register as many as it likes.
     documents = open_cache(settings.cache_url, max_entries=settings.apq_max_documents)
-    return Services(settings, client, cache, responses, documents, source, gateway_url, sandbox)
+    telemetry.metrics.watch(lambda: (cache, responses, source.flights))
+    return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox)

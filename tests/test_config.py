@@ -237,6 +237,9 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "max_body_bytes": 65536,
         "log_format": "json",
         "log_level": "INFO",
+        "metrics_operations": frozenset(),
+        "trace_query_text": False,
+        "shutdown_grace_s": 20,
         "persisted_queries": "apq",
         "operations": None,
         "apq_max_documents": 10000,
@@ -277,6 +280,8 @@ NUMBERS: list[tuple[str, str, str, float]] = [
     ("GRAPH_MAX_UPSTREAM_CALLS", "max_upstream_calls", "100", 100),
     ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1024", 1024),
     ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1048576", 1048576),
+    ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "0", 0),
+    ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "45", 45),
 ]
 
 
@@ -310,6 +315,8 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_MAX_UPSTREAM_CALLS", "2e1", "expected a whole number"),
     ("GRAPH_MAX_BODY_BYTES", "1023", "must be between 1024 and 1000000000"),
     ("GRAPH_MAX_BODY_BYTES", "64k", "expected a whole number"),
+    ("GRAPH_SHUTDOWN_GRACE_S", "2.5", "expected a whole number"),
+    ("GRAPH_SHUTDOWN_GRACE_S", "3601", "must be between 0 and 3600"),
 ]
 
 
@@ -324,6 +331,7 @@ FLAGS = [
     ("GRAPH_ALLOW_ANONYMOUS", "allow_anonymous"),
     ("GRAPH_INTROSPECTION", "introspection"),
     ("GRAPH_GRAPHIQL", "graphiql"),
+    ("GRAPH_TRACE_QUERY_TEXT", "trace_query_text"),
 ]
 
 
@@ -499,6 +507,49 @@ def test_bad_cache_url_is_named_not_quoted(env: dict[str, str], raw: str) -> Non
     assert raw == "redis://" or raw not in message
 
 
+def test_metrics_operation_names(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(env | {"GRAPH_METRICS_OPERATIONS": " Release, Status ,,_private2 "})
+    assert settings.metrics_operations == frozenset({"Release", "Status", "_private2"})
+
+
+@pytest.mark.parametrize("raw", ["Release,not-a-name", "1st", "a b", ",".join(f"op{i}" for i in range(201))])
+def test_bad_metrics_operation_names(env: dict[str, str], raw: str) -> None:
+    message = str(_config_error(env | {"GRAPH_METRICS_OPERATIONS": raw}))
+    assert message.startswith("GRAPH_METRICS_OPERATIONS: expected at most 200")
+
+
+# ------------------------------------------------------------------------------------------ start-up summary
+
+
+def test_summary_says_what_runs_and_nothing_secret(env: dict[str, str], app_keys: KeyMaterial) -> None:
+    settings = Settings.from_environ(
+        env
+        | {
+            "GRAPH_API_KEYS": ",".join(API_KEYS),
+            "GRAPH_CACHE_URL": "redis://:s3cret@cache.internal:6380/2",
+            "ALIPAY_GATEWAY_URL": "https://user:pw@openapi-sandbox.dl.alipaydev.com/gateway.do",
+        }
+    )
+    summary = settings.summary()
+    assert summary["app_id"] == APP_ID
+    assert summary["gateway"] == "openapi-sandbox.dl.alipaydev.com"
+    assert summary["cache"] == "redis cache.internal:6380/2"
+    assert summary["auth"] == "api keys (2)"
+    assert (summary["retries"], summary["max_concurrency"], summary["shutdown_grace_s"]) == (2, 16, 20)
+    shown = repr(summary)
+    for secret in (*API_KEYS, "s3cret", "pw@"):
+        assert secret not in shown
+    _assert_no_key_text(shown, app_keys.pkcs8_pem)
+
+
+def test_summary_of_the_other_modes(env: dict[str, str]) -> None:
+    local = Settings.from_environ(env | {"ALIPAY_GATEWAY_URL": "http://127.0.0.1:8080/gateway.do"}).summary()
+    assert (local["gateway"], local["cache"], local["auth"]) == ("127.0.0.1:8080", "memory", "closed")
+    assert Settings.from_environ(env | {"GRAPH_CACHE_URL": "redis://cache"}).summary()["cache"] == "redis cache/0"
+    demo = Settings.from_environ({}, demo=True).summary()
+    assert (demo["app_id"], demo["gateway"], demo["auth"]) == ("demo", "in-process sandbox", "anonymous")
+
+
 # ------------------------------------------------------------------------------------------- persisted queries
 
 MANIFEST_BODY = "query A {\n  a\n}"
@@ -529,7 +580,9 @@ def test_safelist_reads_the_manifest(env: dict[str, str], tmp_path: Path) -> Non
     assert settings.persisted_queries == "safelist"
     assert settings.operations is not None
     assert settings.operations.by_id["abc"].body == MANIFEST_BODY
-    assert "operations" not in repr(settings)
+    assert "query A" not in repr(settings)  # the manifest stays out of the repr (and the log)
+    assert settings.summary()["persisted_queries"] == "safelist (1 operations)"
+    assert Settings.from_environ(env).summary()["persisted_queries"] == "apq"
 
 
 def test_safelist_needs_a_manifest(env: dict[str, str]) -> None:

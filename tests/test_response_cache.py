@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from graph.freshness import no_cache
 from graph.gateway.sandbox import Fault, SandboxGateway
-from graph.response_cache import no_cache, normalise
+from graph.response_cache import normalise
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 
 QUERY = "query Status($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"
@@ -195,3 +196,13 @@ def test_normalise_keeps_strings_exactly(document: str, expected: str) -> None:
 )
 def test_no_cache_directives(header: str, expected: bool) -> None:
     assert no_cache(header) is expected
+
+
+async def test_the_direct_path_refuses_what_is_not_a_query(graph_url: str) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as http:
+        mutation = await http.post("/graphql", json={"query": "mutation { x }"})
+        assert mutation.status_code == 400
+        assert mutation.json() == {"errors": [{"message": "only queries are served"}]}
+        unknown = await http.post("/graphql", json={"query": "query A { __typename }", "operationName": "B"})
+        assert unknown.status_code == 400
+        assert "B" in unknown.json()["errors"][0]["message"]

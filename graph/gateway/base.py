@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +18,10 @@ from typing import Any, TypeVar
 import httpx
 
 from graph.gateway import signing
+from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import GatewayError
+from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
 
@@ -61,8 +64,10 @@ class GatewayClient:
         clock: Clock = utc_now,
         max_connections: int = 16,
         sign_in_thread: bool = False,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._credentials = credentials
+        self._observer: AttemptObserver = observer or NoObserver()
         # Off by default: benchmarks/speed.py measured inline signing (~0.25 ms) ahead of asyncio.to_thread,
         # whose hand-off costs more than it frees the loop for. Kept for that comparison.
         self.sign_in_thread = sign_in_thread
@@ -71,10 +76,12 @@ class GatewayClient:
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        # Tests and the demo inject their own transports; graph.gateway.transport says why this default.
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or GatewayTransport(limits=limits),
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"Accept": "application/json"},
         )
 
@@ -86,8 +93,15 @@ class GatewayClient:
         """The private key signs and its own public half verifies the result (a readiness probe, ~1 ms)."""
         creds = self._credentials
         probe = b"readiness"
-        signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        try:
+            signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        except ValueError:  # e.g. a key too short for the digest: it loads, but signs nothing
+            return False
         return signing.verify(probe, signature, creds.private_key.public_key(), creds.sign_type)
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -99,18 +113,37 @@ class GatewayClient:
         raise NotImplementedError
 
     async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good."""
+        """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.
+
+        Each attempt is reported to the observer (metrics, a span) and logged: what was called and how it
+        went, never what was sent."""
         tries = 0
         while True:
-            try:
-                return await attempt()
-            except GatewayError as exc:
-                if not exc.retryable or tries >= self._retries:
-                    raise
-                delay = self._backoff.delay(tries)
-                tries += 1
-                log.info(
-                    "gateway attempt failed, retrying",
-                    extra={"method": method, "attempt": tries, "error": type(exc).__name__, "delay_s": round(delay, 3)},
-                )
-                await self._sleep(delay)
+            record = Attempt(method, tries + 1)
+            error: GatewayError | None = None
+            with self._observer.attempt(record):
+                started = time.perf_counter()
+                try:
+                    result = await attempt()
+                except GatewayError as exc:
+                    error = exc
+                record.duration_s = time.perf_counter() - started
+                record.outcome = outcome_of(error)
+            retrying = error is not None and error.retryable and tries < self._retries
+            delay = self._backoff.delay(tries) if retrying else None
+            log.info(
+                "gateway attempt",
+                extra={
+                    "method": method,
+                    "attempt": record.number,
+                    "outcome": record.outcome,
+                    "duration_ms": round(record.duration_s * 1000, 2),
+                    **({"retry_in_s": round(delay, 3)} if delay is not None else {}),
+                },
+            )
+            if error is None:
+                return result
+            if delay is None:
+                raise error
+            tries += 1
+            await self._sleep(delay)

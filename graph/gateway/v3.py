@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from graph.gateway import aes, signing
+from graph.gateway.attempts import AttemptObserver
 from graph.gateway.base import DEFAULT_BACKOFF, Backoff, Clock, GatewayClient, Sleep, utc_now
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import (
@@ -80,6 +81,7 @@ class AlipayV3Client(GatewayClient):
         clock: Clock = utc_now,
         max_connections: int = 16,
         nonce: Callable[[], str] = _uuid_nonce,
+        observer: AttemptObserver | None = None,
     ) -> None:
         if credentials.sign_type is not SignType.RSA2:
             raise ValueError("the v3 protocol signs with RSA2 only")
@@ -93,6 +95,7 @@ class AlipayV3Client(GatewayClient):
             sleep=sleep,
             clock=clock,
             max_connections=max_connections,
+            observer=observer,
         )
         self._nonce = nonce
 
