@@ -35,6 +35,7 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graph import request
 from graph.cache import AnswerCache, Entry
 from graph.manifest import Manifest
 from graph.response_cache import EXPIRES_AT, normalise
@@ -116,6 +117,7 @@ class PersistedQueries:
         try:
             plan = await self._plan(scope, _parse(scope, headers, body))
         except _Refusal as refusal:
+            _note("miss" if refusal.code == "PERSISTED_QUERY_NOT_FOUND" else "refused")
             await _respond(send, refusal)
             return
         if plan is None:  # nothing to change, and allowed as it is
@@ -134,11 +136,14 @@ class PersistedQueries:
             return
         response = _Buffered(send)
         await self.app(inner, _replay(body, receive), response)
-        if plan.register is not None and response.executed():
+        if plan.register is None:
+            _note("hit")
+        elif response.executed():
             # Stored before the answer goes out, so a hash-only request sent right after it finds the text.
             cache: AnswerCache = scope["app"].state.services.documents
             entry = Entry("ok", {"query": plan.fields["query"]}, self._clock())
             await cache.set(DOCUMENT_PREFIX + plan.register, entry, self._ttl_s)
+            _note("registered")
         if is_get and response.status == 200 and not response.passed_on:
             await self._send_cacheable(response, state, headers)
         else:
@@ -324,6 +329,13 @@ class _Buffered:
         headers = [(k, v) for k, v in self.headers if k.lower() not in dropped]
         await self._send({"type": "http.response.start", "status": 304, "headers": headers})
         await self._send({"type": "http.response.body", "body": b""})
+
+
+def _note(outcome: str) -> None:
+    """What became of the request's persisted query, for its log line."""
+    state = request.current()
+    if state is not None:
+        state.persisted_query = outcome
 
 
 async def _respond(send: Send, refusal: _Refusal) -> None:

@@ -76,5 +76,5 @@ def build_services(
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
     # them safely; the memory store has its own bound, since a caller can register as many as it likes.
     documents = open_cache(settings.cache_url, max_entries=settings.apq_max_documents)
-    telemetry.metrics.watch(lambda: (cache, responses, source.flights))
+    telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
     return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox)

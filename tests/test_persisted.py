@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from graph.gateway.sandbox import SandboxGateway
 from graph.manifest import Manifest, Operation, operation_id
 from graph.persisted import RECENT_DOCUMENTS
 from tests.redis_server import RedisServer
+from tests.test_metrics import scrape, value
 
 QUERY = "query Status($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"
 VARIABLES = {"v": "0.0.1"}
@@ -403,3 +405,30 @@ async def test_a_redis_outage_is_a_miss_not_a_failure(start_app: Callable[..., s
     redis_server.stop()
     assert (await post(url, hash_only())).json() == NOT_FOUND  # Apollo Client then sends the text
     assert (await register(url)).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
+
+
+# --- what operators see ----------------------------------------------------------------------------------------
+
+
+async def test_log_lines_and_metrics_tell_what_became_of_persisted_queries(
+    graph_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="graph.http")
+    both = {"query": QUERY, "variables": VARIABLES, "extensions": persisted(sha(QUERY))}
+    forged = {"query": "{ __typename }", "extensions": persisted(sha(QUERY))}
+    plain = {"query": QUERY, "variables": VARIABLES}
+    for request_id, body in [("a", hash_only()), ("b", both), ("c", hash_only()), ("d", forged), ("e", plain)]:
+        await post(graph_url, body, **{"X-Request-Id": request_id})
+    lines: dict[str, logging.LogRecord] = {}
+    for _ in range(100):  # a request's line is written just after its response has gone
+        lines = {getattr(r, "request_id", ""): r for r in caplog.records if r.getMessage() == "request"}
+        if "e" in lines:
+            break
+        await asyncio.sleep(0.05)
+    seen = {request_id: getattr(lines[request_id], "persisted_query", None) for request_id in "abcde"}
+    assert seen == {"a": "miss", "b": "registered", "c": "hit", "d": "refused", "e": None}
+    samples, _, _ = await scrape(graph_url)
+    documents = {"cache": "documents", "backend": "memory"}
+    assert value(samples, "graph_cache_lookups_total", **documents, result="miss") == 1
+    assert value(samples, "graph_cache_lookups_total", **documents, result="hit") == 1
+    assert value(samples, "graph_cache_entries", cache="documents") == 1
