@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from graph import __version__
+from graph import __version__, logs
 from graph.config import ConfigError, Settings
 from graph.context import Context, http_context
 from graph.guard import Guard
@@ -122,6 +122,9 @@ def create_app(
             # uvicorn gets here after the requests in flight finished (or the grace period ran out).
             await services.aclose()
             log.info("service stopped", extra={"pid": os.getpid()})
+            # uvicorn re-raises the signal it caught once we return, and a process ended by a signal runs no
+            # atexit handlers: write what the batching log handler still holds now.
+            logs.flush()
 
     app = Starlette(
         routes=routes,
@@ -183,13 +186,11 @@ def demo_from_environ() -> Starlette:
 
 
 def _from_environ(*, demo: bool) -> Starlette:
-    from graph import logs
-
     try:
         settings = Settings.from_environ(demo=demo)
     except ConfigError as exc:
         # One line naming the variable, not a traceback: what an operator reads in `docker logs`.
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, batched=True)
     return create_app(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,6 +99,20 @@ def _persisted_manifest(folder: Path, output: Path | None) -> int:
     return 0
 
 
+def _flush_logs_on_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it caught once it has stopped; ending by the default handler would skip
+    the batched log lines of the last moments (a signal death runs no atexit). This handler writes them first,
+    then dies of the same signal, so the exit status still says SIGTERM."""
+    from graph import logs
+
+    def flush_then_die(signum: int, frame: object) -> None:
+        logs.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, flush_then_die)
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
@@ -105,7 +120,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     if not 1 <= workers <= 64:
         raise ConfigError("--workers: expected a whole number from 1 to 64")
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, batched=True)
+    _flush_logs_on_sigterm()
     # An import string and a factory, as workers need: each worker process builds its own app from the
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
     uvicorn.run(
