@@ -31,6 +31,7 @@ from graph.context import Context, http_context
 from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
 from graph.metrics import CONTENT_TYPE, Metrics
+from graph.persisted import PersistedQueries
 from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
@@ -139,6 +140,13 @@ def create_app(
                 api_keys=settings.api_keys,
                 allow_anonymous=settings.allow_anonymous,
                 max_body_bytes=settings.max_body_bytes,
+            ),
+            # Before the response cache: a persisted query reaches it as the plain operation it stands for.
+            Middleware(
+                PersistedQueries,
+                mode=settings.persisted_queries,
+                manifest=settings.operations,
+                ttl_s=settings.apq_ttl_s,
             ),
             Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],

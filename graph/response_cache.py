@@ -39,6 +39,9 @@ from graph.guard import TOKEN_HEADER
 from graph.telemetry import Telemetry
 
 KEY_PREFIX = "response:"
+# Until when (epoch seconds) the response just sent may be reused, left in the request's scope state for the
+# persisted-query layer's Cache-Control (graph.persisted); absent when it may not be.
+EXPIRES_AT = "response_expires_at"
 _CACHEABLE_ERRORS = {"ALIPAY_BUSINESS_ERROR"}
 _QUERIES_ONLY = (OperationType.QUERY,)
 _JSON = (b"content-type", b"application/json")
@@ -152,6 +155,7 @@ class ResponseCache:
             if state is not None:
                 state.response_cache = "miss" if entry is None else "hit"
             if entry is not None:
+                scope.setdefault("state", {})[EXPIRES_AT] = entry.payload.get("expires")
                 await _send_hit(send, entry, self._clock())
                 # Counted like an executed operation, with the name and outcome it had when it was stored.
                 operation_seen = entry.payload.get("operation") or {}
@@ -172,7 +176,7 @@ class ResponseCache:
         else:
             result = await self._execute(scope, headers, operation, state, send)
         if result is not None:
-            await self._store(cache, key, result, freshness, send if not is_get else None)
+            await self._store(cache, key, result, freshness, send if not is_get else None, state)
 
     @staticmethod
     def _operation(headers: Headers, body: bytes, is_get: bool, scope: Scope) -> Operation | None:
@@ -204,7 +208,13 @@ class ResponseCache:
         return dict(process_result(result))
 
     async def _store(
-        self, cache: AnswerCache, key: str, result: dict[str, Any], freshness: Freshness, send: Send | None
+        self,
+        cache: AnswerCache,
+        key: str,
+        result: dict[str, Any],
+        freshness: Freshness,
+        send: Send | None,
+        scope_state: dict[str, Any],
     ) -> None:
         """Keep ``result`` when it may be reused; and, for a directly executed POST, send it."""
         extensions = result.pop("extensions", None)
@@ -218,14 +228,16 @@ class ResponseCache:
         codes = ((error.get("extensions") or {}).get("code") for error in result.get("errors") or [])
         if ttl <= 0 or any(code not in _CACHEABLE_ERRORS for code in codes):
             return
-        payload: dict[str, Any] = {"body": stored.decode(), "answered": bool(freshness.ages)}
+        now = self._clock()
+        payload: dict[str, Any] = {"body": stored.decode(), "answered": bool(freshness.ages), "expires": now + ttl}
         state = request.current()
         if state is not None and state.operation is not None:  # for the metrics and log line of each hit
             errors = result.get("errors") or []
             error_codes = [(error.get("extensions") or {}).get("code") for error in errors]
             payload["operation"] = {"name": state.operation, "outcome": state.outcome, "codes": error_codes}
         # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
-        await cache.set(key, Entry("ok", payload, self._clock() - freshness.age_s), ttl)
+        await cache.set(key, Entry("ok", payload, now - freshness.age_s), ttl)
+        scope_state[EXPIRES_AT] = now + ttl
 
 
 def _parsed(body: bytes) -> dict[str, Any] | None:

@@ -138,6 +138,8 @@ class RequestTelemetry:
                 "cache_hits": state.cache_hits,
                 "response_cache": state.response_cache,
             }
+            if state.persisted_query is not None:  # only requests that carried a persisted query
+                line["persisted_query"] = state.persisted_query
             if trace_id is not None:
                 line["trace_id"] = trace_id
             log.info("request", extra=line)
