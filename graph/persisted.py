@@ -36,6 +36,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph import request
+from graph.asgi_body import read_body, replay
 from graph.cache import AnswerCache, Entry
 from graph.manifest import Manifest
 from graph.response_cache import EXPIRES_AT, normalise
@@ -108,10 +109,10 @@ class PersistedQueries:
             await self.app(scope, receive, send)
             return
         is_get = scope["method"] == "GET"
-        body = b"" if is_get else await _read_body(receive)
+        body = b"" if is_get else await read_body(receive)
         raw = scope["query_string"] if is_get else body
         if self._mode != "safelist" and not any(mark in raw for mark in _MARKS):
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         headers = Headers(scope=scope)
         try:
@@ -121,7 +122,7 @@ class PersistedQueries:
             await _respond(send, refusal)
             return
         if plan is None:  # nothing to change, and allowed as it is
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         state = scope.setdefault("state", {})
         inner = dict(scope)
@@ -132,10 +133,10 @@ class PersistedQueries:
             inner["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
             inner["headers"].append((b"content-length", str(len(body)).encode()))
         if not plan.persisted:  # only dropped extensions that would keep the response cache out
-            await self.app(inner, _replay(body, receive), send)
+            await self.app(inner, replay(body, receive), send)
             return
         response = _Buffered(send)
-        await self.app(inner, _replay(body, receive), response)
+        await self.app(inner, replay(body, receive), response)
         if plan.register is None:
             _note("hit")
         elif response.executed():
@@ -345,29 +346,3 @@ async def _respond(send: Send, refusal: _Refusal) -> None:
         headers.append((b"cache-control", refusal.cache_control))
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # a disconnect: what arrived is replayed and the app sees the end of the body
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read (or rewritten), then the real channel (which reports a disconnect when it happens)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed

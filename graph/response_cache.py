@@ -32,6 +32,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from graph import request
+from graph.asgi_body import read_body, replay
 from graph.cache import AnswerCache, Entry
 from graph.context import http_context
 from graph.freshness import Freshness, no_cache
@@ -138,10 +139,10 @@ class ResponseCache:
             return
         headers = Headers(scope=scope)
         is_get = scope["method"] == "GET"
-        body = b"" if is_get else await _read_body(receive)
+        body = b"" if is_get else await read_body(receive)
         operation = self._operation(headers, body, is_get, scope)
         if operation is None:  # not a single plain query: Strawberry answers it as usual
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         key = cache_key(operation, headers)
         cache: AnswerCache = scope["app"].state.services.responses
@@ -171,7 +172,7 @@ class ResponseCache:
         state["freshness"] = freshness
         if is_get:
             captured = _Capture(send)
-            await self.app(scope, _replay(body, receive), captured)
+            await self.app(scope, replay(body, receive), captured)
             result = _parsed(captured.body) if captured.status == 200 and not captured.streamed else None
         else:
             result = await self._execute(scope, headers, operation, state, send)
@@ -268,32 +269,6 @@ class _Capture:
     @property
     def body(self) -> bytes:
         return b"".join(self._chunks)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # a disconnect: what arrived is replayed and the app sees the end of the body
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, then the real channel (which reports a disconnect when it happens)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 async def _send_hit(send: Send, entry: Entry, now: float) -> None:
