@@ -13,36 +13,26 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from graph import __version__
+from graph.bodylimit import BodyLimit
 from graph.config import ConfigError, Settings
-from graph.context import Context, build_context
-from graph.guard import TOKEN_HEADER, Guard
+from graph.endpoint import GraphQLEndpoint
+from graph.guard import Guard
+from graph.ratelimit import RateLimit
 from graph.schema import create_schema
 from graph.services import Services, build_services
 
 log = logging.getLogger("graph.app")
 
 
-class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests)."""
-
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services: Services = request.app.state.services
-        return build_context(
-            services,
-            app_auth_token=request.headers.get(TOKEN_HEADER) or None,
-            request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=_no_cache(request.headers.get("cache-control", "")),
-        )
-
-
 def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
     """Build the service. ``transport`` replaces the network under the gateway client (tests)."""
     graphql = GraphQLEndpoint(
-        create_schema(introspection=settings.introspection),
+        create_schema(
+            introspection=settings.introspection,
+            batch_operations=settings.max_batch_operations if settings.allow_batching else None,
+        ),
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
     )
@@ -69,29 +59,18 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
 
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz, methods=["GET"]),
         ],
+        # Outermost first: who may call, how often, how much they may send; each a small pure-ASGI module.
         middleware=[
-            Middleware(
-                Guard,
-                api_keys=settings.api_keys,
-                allow_anonymous=settings.allow_anonymous,
-                max_body_bytes=settings.max_body_bytes,
-            )
+            Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
+            Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )
-
-
-def _no_cache(cache_control: str) -> bool:
-    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
-    for part in cache_control.lower().split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
-            return True
-    return False
 
 
 async def _healthz(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import strawberry
@@ -25,6 +26,8 @@ class Context:
     request_id: str = "-"
     fresh: bool = False  # Cache-Control: no-cache: skip cached answers (and refresh them)
     cache_ages: list[float] = field(default_factory=list)  # ages of the cached answers this operation used
+    deadline: float | None = None  # event-loop time after which this operation stops waiting for the gateway
+    planned_calls: set[object] = field(default_factory=set)  # gateway-call keys admitted so far (the budget)
 
     @property
     def settings(self) -> Settings:
@@ -36,7 +39,10 @@ def build_context(
 ) -> Context:
     """A fresh context per operation: loaders must never be shared between requests."""
     loaders = Loaders(version=version_loader(services.source, fresh=fresh))
-    return Context(services, loaders, app_auth_token=app_auth_token, request_id=request_id, fresh=fresh)
+    deadline = asyncio.get_running_loop().time() + services.settings.operation_deadline_s
+    return Context(
+        services, loaders, app_auth_token=app_auth_token, request_id=request_id, fresh=fresh, deadline=deadline
+    )
 
 
 Info = strawberry.Info[Context, None]

@@ -9,8 +9,10 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.federation.schema import FederationAny, Schema as FederationSchema
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graph.complexity import DocumentLimits
 from graph.context import Info
 from graph.errors import BadUserInput
 from graph.freshness import CacheAge
@@ -64,8 +66,15 @@ class Schema(FederationSchema):
                 log.error("unexpected error", exc_info=error.original_error, extra={"request_id": request_id})
 
 
-def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, UpstreamBudget, CacheAge]
+def create_schema(*, introspection: bool = True, batch_operations: int | None = None) -> Schema:
+    """``batch_operations``: most operations in one batched request (a JSON array), None for no batching."""
+    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, DocumentLimits, UpstreamBudget, CacheAge]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return Schema(query=Query, extensions=extensions, federation_version="2.11")
+    batching = None if batch_operations is None else BatchingConfig(max_operations=batch_operations)
+    return Schema(
+        query=Query,
+        extensions=extensions,
+        federation_version="2.11",
+        config=StrawberryConfig(batching_config=batching),
+    )

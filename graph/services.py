@@ -9,6 +9,7 @@ import httpx
 
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
+from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from resolvers.loaders import VersionSource
 
@@ -45,6 +46,8 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         retries=settings.retries,
         transport=transport,
         max_connections=settings.max_concurrency,
+        deadline_s=settings.operation_deadline_s,
+        breaker=CircuitBreaker(gateway_url, failures=settings.breaker_failures, reset_s=settings.breaker_reset_s),
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     source = VersionSource(

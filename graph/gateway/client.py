@@ -21,7 +21,9 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import signing
+from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.errors import (
+    BusinessError,
     GatewayError,
     GatewayProtocolError,
     GatewayResponseError,
@@ -81,10 +83,15 @@ class AlipayClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = _utc_now,
         max_connections: int = 16,
+        deadline_s: float | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._credentials = credentials
         self._url = gateway_url
         self._retries = retries
+        self._deadline_s = deadline_s
+        # One breaker per gateway URL: this client's (a process builds one client per URL it calls).
+        self.breaker = breaker or CircuitBreaker(gateway_url, failures=0)
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
@@ -121,14 +128,19 @@ class AlipayClient:
     ) -> dict[str, Any]:
         """Call ``method``; retry what the gateway calls transient; return the verified success node."""
         biz_text = json.dumps(biz_content, ensure_ascii=False, separators=(",", ":"))
+        loop = asyncio.get_running_loop()
+        # The deadline covers every attempt and every backoff wait: a call never outlives it, however it retries.
+        give_up_at = None if self._deadline_s is None else loop.time() + self._deadline_s
         attempt = 0
         while True:
             try:
-                return await self._attempt(method, biz_text, app_auth_token)
+                return await self._guarded_attempt(method, biz_text, app_auth_token, give_up_at)
             except GatewayError as exc:
                 if not exc.retryable or attempt >= self._retries:
                     raise
                 delay = self._backoff.delay(attempt)
+                if give_up_at is not None and loop.time() + delay >= give_up_at:
+                    raise  # no time left for another attempt
                 attempt += 1
                 log.info(
                     "gateway attempt failed, retrying",
@@ -140,6 +152,30 @@ class AlipayClient:
                     },
                 )
                 await self._sleep(delay)
+
+    async def _guarded_attempt(
+        self, method: str, biz_text: str, app_auth_token: str | None, give_up_at: float | None
+    ) -> dict[str, Any]:
+        """One attempt through the circuit breaker, cut short at the deadline."""
+        probe = self.breaker.before_call()
+        ok: bool | None = None  # stays None when the attempt is cancelled: that says nothing about the gateway
+        try:
+            async with asyncio.timeout_at(give_up_at):
+                node = await self._attempt(method, biz_text, app_auth_token)
+            ok = True
+            return node
+        except TimeoutError:
+            ok = False
+            raise GatewayTransportError(
+                "gateway gave no answer within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
+            ) from None
+        except GatewayError as exc:
+            # Any answer (a refusal, even one whose signature fails) proves the gateway is up; only what makes it
+            # unavailable (timeouts, refused or reset connections, 5xx, unreadable bodies, busy) opens the circuit.
+            ok = isinstance(exc, BusinessError | SignatureError)
+            raise
+        finally:
+            self.breaker.after_call(ok, probe=probe)
 
     def signed_params(self, method: str, biz_text: str, app_auth_token: str | None) -> dict[str, str]:
         """The common parameters plus ``biz_content`` and ``sign``, as the gateway checks them."""
