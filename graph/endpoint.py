@@ -62,7 +62,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             raise HTTPException(400, "Unable to parse request body as JSON") from None
         if isinstance(value, list):
             if not all(isinstance(item, dict) for item in value):
-                raise HTTPException(400, "each operation in a batch must be a JSON object")
+                raise HTTPException(400, "expected a JSON object (a batch: an array of objects)")
         elif not isinstance(value, dict):
             raise HTTPException(400, 'expected a JSON object such as {"query": "{ ... }"}')
         return value

@@ -83,20 +83,25 @@ class SandboxGateway:
         apps: Mapping[str, rsa.RSAPublicKey],
         auth_tokens: Collection[str] = (),
         versions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        tenants: Mapping[str, Mapping[tuple[str, str], Mapping[str, Any]]] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         timestamp_tolerance_s: float = 900,
     ) -> None:
         self._alipay_key = alipay_private_key
         self._apps = dict(apps)
-        self._auth_tokens = frozenset(auth_tokens)
+        # ISV mode: each merchant token may have versions of its own (a token with none sees the shared ones).
+        self._tenants = dict(tenants or {})
+        self._auth_tokens = frozenset(auth_tokens) | set(self._tenants)
         self._versions = SEED_VERSIONS if versions is None else versions
         # Clients beyond the five exist upstream; any a test seeds is one the gateway knows.
-        self._bundle_ids = frozenset(KNOWN_BUNDLE_IDS) | {bundle_id for _, bundle_id in self._versions}
+        seeded = [self._versions, *self._tenants.values()]
+        self._bundle_ids = frozenset(KNOWN_BUNDLE_IDS) | {bundle_id for vs in seeded for _, bundle_id in vs}
         self._clock = clock
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
         self.latency_s = 0.0  # added to every answer: a far-away gateway, for benchmarks and concurrency tests
+        self.received = 0  # requests that reached the endpoint, counted on arrival (a slow one is logged on leaving)
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was answering at once since the last reset
         self.app = Starlette(routes=[Route("/gateway.do", self._endpoint, methods=["GET", "POST"])])
@@ -119,6 +124,7 @@ class SandboxGateway:
     def reset(self) -> None:
         self.calls.clear()
         self._faults.clear()
+        self.received = 0
         self.latency_s = 0.0
         self.max_in_flight = self.in_flight
 
@@ -132,6 +138,7 @@ class SandboxGateway:
         return None
 
     async def _endpoint(self, request: Request) -> Response:
+        self.received += 1
         body = await request.body()
         params = merge_params(
             request.scope["query_string"].decode("utf-8", "replace"),
@@ -204,7 +211,8 @@ class SandboxGateway:
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         try:
-            node = success_node(find_version(self._versions, self._bundle_ids, app_version, bundle_id))
+            versions = self._tenants.get(params.get("app_auth_token", ""), self._versions)
+            node = success_node(find_version(versions, self._bundle_ids, app_version, bundle_id))
             outcome = "ok"
         except Refusal as refusal:
             node, outcome = refusal.node, refusal.outcome
