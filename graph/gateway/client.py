@@ -34,6 +34,31 @@ from graph.gateway.errors import (
 from graph.gateway.response import ERROR_NODE, find_answer
 
 log = logging.getLogger(__name__)
+SECRET_PARAMS = ("sign", "app_auth_token")
+
+
+class RedactGatewayUrls(logging.Filter):
+    """httpx logs every request URL (at INFO); a gateway URL carries ``sign`` and ``app_auth_token``.
+
+    Installed on the ``httpx`` logger when this module loads, so the values are masked whatever level or handlers
+    the process configures (``graph.logs`` also keeps httpx at WARNING; this holds when someone lowers it).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(_redacted(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+def _redacted(url: httpx.URL) -> httpx.URL:
+    params = url.params
+    for name in SECRET_PARAMS:
+        if name in params:
+            params = params.set(name, "***")
+    return url.copy_with(params=params)
+
+
+logging.getLogger("httpx").addFilter(RedactGatewayUrls())
 
 VERSION_DETAIL_METHOD = "alipay.open.mini.version.detail.query"
 SUCCESS_CODE = "10000"
