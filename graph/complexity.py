@@ -33,7 +33,9 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from graph.errors import QueryTooComplex
 
-_TOKENS_MESSAGE = "Document contains more than"  # graphql-core's wording when a parse limit stops it
+# graphql-core's wording when its parser stops at a limit: ours, or Python's recursion limit.
+_TOKENS_MESSAGE = "Document contains more than"
+_NESTING_MESSAGE = "Document is nested too deeply"
 
 
 class DocumentLimits(SchemaExtension):
@@ -43,12 +45,21 @@ class DocumentLimits(SchemaExtension):
         ctx.parse_options["max_tokens"] = limit  # comments count too: they cost the lexer as much
         yield
         for error in ctx.pre_execution_errors or ():
+            refusal = None
             if _TOKENS_MESSAGE in error.message:
                 refusal = QueryTooComplex(
                     f"the document has more than {limit} tokens (GRAPH_MAX_TOKENS)",
                     setting="GRAPH_MAX_TOKENS",
                     limit=limit,
                 )
+            elif _NESTING_MESSAGE in error.message:  # deeper than Python's recursion: far past any depth limit
+                depth = ctx.context.settings.max_depth
+                refusal = QueryTooComplex(
+                    f"the document is nested deeper than {depth} fields (GRAPH_MAX_DEPTH)",
+                    setting="GRAPH_MAX_DEPTH",
+                    limit=depth,
+                )
+            if refusal is not None:
                 error.message, error.extensions = refusal.message, refusal.extensions
                 error.args = (refusal.message,)
 

@@ -109,6 +109,21 @@ def graph_url(start_app: Callable[..., str]) -> str:
     return start_app()
 
 
+@pytest.fixture(scope="module")
+def shared_graph_url(credentials: Credentials, _served_sandbox: tuple[SandboxGateway, str]) -> Iterator[str]:
+    """One service for a module of many small cases (starting one costs ~0.2 s): anonymous, no rate limit.
+    Its cache lives as long as the module; ask for ``sandbox`` too to count a test's gateway calls."""
+    settings = Settings(
+        credentials=credentials,
+        gateway_url=_served_sandbox[1],
+        allow_anonymous=True,
+        timeout_s=2.0,
+        rate_limit_per_min=0,
+    )
+    with serve(create_app(settings), lifespan="on") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def _redis_process() -> Iterator[RedisServer]:
     server = RedisServer()
