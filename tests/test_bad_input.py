@@ -186,13 +186,10 @@ async def test_bad_input(shared_graph_url: str, sandbox: SandboxGateway, case: B
         assert len(response.headers["x-request-id"]) == 32
 
 
-@pytest.mark.parametrize(("size", "status"), [(70_000, 200), (200_000, 400)])
-async def test_huge_headers_are_not_a_5xx(
-    shared_graph_url: str, sandbox: SandboxGateway, size: int, status: int
-) -> None:
-    # uvicorn (h11) reads a request head up to its own bound and refuses what is past it with a plain 400,
-    # before the service runs; under it, an unknown header is ignored.
+async def test_an_8_kb_unknown_header_is_ignored(shared_graph_url: str, sandbox: SandboxGateway) -> None:
+    # Request heads past h11's bound are uvicorn's to refuse (a plain 400, or the connection closed while the
+    # client still writes, depending on how the bytes arrive), before the service runs.
     async with httpx.AsyncClient(base_url=shared_graph_url) as http:
-        response = await http.post("/graphql", json={"query": "{ __typename }"}, headers={"X-Big": "x" * size})
-    assert response.status_code == status
+        response = await http.post("/graphql", json={"query": "{ __typename }"}, headers={"X-Big": "x" * 8_000})
+    assert response.status_code == 200
     assert sandbox.received == 0
