@@ -1,4 +1,7 @@
-"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan."""
+"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan.
+
+``GET /graphql`` from a browser serves the GraphiQL playground; its assets are under ``/graphiql/static/``.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +9,54 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from graph import __version__
 from graph.bodylimit import BodyLimit
 from graph.config import ConfigError, Settings
 from graph.endpoint import GraphQLEndpoint
 from graph.guard import Guard
+from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, assets_built, render_page
 from graph.ratelimit import RateLimit
+from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
 
 log = logging.getLogger("graph.app")
 
 
-def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
-    """Build the service. ``transport`` replaces the network under the gateway client (tests)."""
+def create_app(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, ide_static_dir: Path = STATIC_DIR
+) -> Starlette:
+    """Build the service. ``transport`` replaces the network under the gateway client (tests);
+    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``)."""
+    page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
+    schema = create_schema(
+        introspection=settings.introspection,
+        batch_operations=settings.max_batch_operations if settings.allow_batching else None,
+    )
     graphql = GraphQLEndpoint(
-        create_schema(
-            introspection=settings.introspection,
-            batch_operations=settings.max_batch_operations if settings.allow_batching else None,
-        ),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         allow_queries_via_get=True,
+        page=page,
     )
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
+        Route("/healthz", _healthz, methods=["GET"]),
+        Route("/readyz", _readyz, methods=["GET"]),
+    ]
+    if page is not None:
+        # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
+        routes.append(Mount(STATIC_PATH, StaticFiles(directory=ide_static_dir), name="graphiql-static"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,6 +64,12 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
+        if settings.graphiql and page is None:
+            log.warning(
+                "GraphiQL assets are not built: the playground loads its scripts from a CDN and stays on "
+                "'Loading...' without internet; build them with `%s`",
+                BUILD_COMMAND,
+            )
         log.info(
             "service ready",
             extra={
@@ -57,20 +84,20 @@ def create_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None
         finally:
             await services.aclose()
 
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
-            Route("/healthz", _healthz, methods=["GET"]),
-            Route("/readyz", _readyz, methods=["GET"]),
-        ],
-        # Outermost first: who may call, how often, how much they may send; each a small pure-ASGI module.
+    app = Starlette(
+        routes=routes,
+        # Outermost first, each a small pure-ASGI module: who may call, how often, how much they may send (read
+        # here, bounded, before anything else reads it), then the whole-response cache and its fast path.
         middleware=[
             Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
             Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],
         lifespan=lifespan,
     )
+    app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
+    return app
 
 
 async def _healthz(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""``python -m graph`` / ``alipay-graph``: serve | export-schema | query (SPEC section 3).
+"""``python -m graph`` / ``alipay-graph``: serve | export-schema | query (SPEC section 3) | build-ide.
 
 Heavy imports happen inside each command: ``export-schema`` must not load uvicorn, ``serve`` must not
 build what ``query`` needs. stdout carries only a command's result; logs go to stderr.
@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the schema's SDL")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
+    commands.add_parser(
+        "build-ide", help="install GraphiQL's assets with npm (lockfile) so the playground needs no CDN"
+    )
+
     query = commands.add_parser("query", help="run one operation and print the JSON result (exit 1 on errors)")
     query.add_argument("document", help="the GraphQL operation text")
     query.add_argument("--variables", default=None, help="variables as a JSON object")
@@ -42,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)
+        if args.command == "build-ide":
+            from graph.ide.build import build
+
+            return build()
         settings = Settings.from_environ(demo=args.demo)
         if args.command == "serve":
             return _serve(settings, args.host, args.port)

@@ -1,18 +1,21 @@
-"""Document limits, all checked before validation and long before any gateway call (``QUERY_TOO_COMPLEX``).
+"""Parsing and validation, cached, with the document limits in front of them (``QUERY_TOO_COMPLEX``).
 
 - tokens (GRAPH_MAX_TOKENS): the parser stops counting at the limit, so a huge document costs no more than a
   small one to refuse;
-- depth (GRAPH_MAX_DEPTH) and aliases (GRAPH_MAX_ALIASES), measured through fragments, before validation runs:
+- depth (GRAPH_MAX_DEPTH) and aliases (GRAPH_MAX_ALIASES), measured through fragments before validation runs:
   graphql-core's validation is itself the expensive part for a document of 1000 aliases.
 
-Strawberry's QueryDepthLimiter and MaxAliasesLimiter walk every fragment spread again (exponential on a
-chain of fragments that spread the next one twice) and report plain errors without a code; these walks visit
-each fragment once. Field suggestions ("Did you mean ...?") tell an outsider the schema: with introspection off,
-validation runs here with them hidden.
+Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the document
+text, so each goes through a bounded LRU (Strawberry's ParserCache and ValidationCache would run around the
+limits, not behind them). Strawberry's QueryDepthLimiter and MaxAliasesLimiter walk every fragment spread again
+(exponential on a chain of fragments that spread the next one twice) and report plain errors without a code;
+these walks visit each fragment once. Field suggestions ("Did you mean ...?") tell an outsider the schema: with
+introspection off, validation hides them.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -22,61 +25,84 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    parse,
     validate,
 )
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from graph.errors import QueryTooComplex
 
+DOCUMENT_CACHE_SIZE = 512
 # graphql-core's wording when its parser stops at a limit: ours, or Python's recursion limit.
 _TOKENS_MESSAGE = "Document contains more than"
 _NESTING_MESSAGE = "Document is nested too deeply"
 
 
+@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _parse(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)  # comments count as tokens too: they cost the lexer as much
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _validate(
+    schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
+) -> list[GraphQLError]:
+    return validate(
+        schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule), hide_suggestions=hide_suggestions
+    )
+
+
 class DocumentLimits(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
-        limit = ctx.context.settings.max_tokens
-        ctx.parse_options["max_tokens"] = limit  # comments count too: they cost the lexer as much
+        settings = ctx.context.settings
+        if ctx.query and ctx.graphql_document is None:
+            try:
+                ctx.graphql_document = _parse(ctx.query, settings.max_tokens)
+            except GraphQLError as error:
+                refusal = _parse_refusal(error.message, max_tokens=settings.max_tokens, max_depth=settings.max_depth)
+                if refusal is not None:
+                    raise GraphQLError(refusal.message, extensions=refusal.extensions) from None
+                # Any other syntax error: Strawberry parses again and reports it the usual way.
         yield
-        for error in ctx.pre_execution_errors or ():
-            refusal = None
-            if _TOKENS_MESSAGE in error.message:
-                refusal = QueryTooComplex(
-                    f"the document has more than {limit} tokens (GRAPH_MAX_TOKENS)",
-                    setting="GRAPH_MAX_TOKENS",
-                    limit=limit,
-                )
-            elif _NESTING_MESSAGE in error.message:  # deeper than Python's recursion: far past any depth limit
-                depth = ctx.context.settings.max_depth
-                refusal = QueryTooComplex(
-                    f"the document is nested deeper than {depth} fields (GRAPH_MAX_DEPTH)",
-                    setting="GRAPH_MAX_DEPTH",
-                    limit=depth,
-                )
-            if refusal is not None:
-                error.message, error.extensions = refusal.message, refusal.extensions
-                error.args = (refusal.message,)
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         settings = ctx.context.settings
-        if ctx.graphql_document is not None:
+        if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
             problem = check_shape(ctx.graphql_document, max_depth=settings.max_depth, max_aliases=settings.max_aliases)
             if problem is not None:
-                # Set before validation: Strawberry then skips it, and the refusal is all the caller gets.
+                # Instead of validation: the refusal is all the caller gets, and validation never runs.
                 ctx.pre_execution_errors = [GraphQLError(problem.message, extensions=problem.extensions)]
-            elif not settings.introspection:
-                rules = (*ctx.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
-                ctx.pre_execution_errors = validate(
-                    ctx.schema._schema, ctx.graphql_document, rules, hide_suggestions=True
+            else:
+                errors = _validate(
+                    ctx.schema._schema, ctx.graphql_document, ctx.validation_rules, not settings.introspection
                 )
+                ctx.pre_execution_errors = list(errors)  # a copy: the cached list is shared
         yield
+
+
+def _parse_refusal(message: str, *, max_tokens: int, max_depth: int) -> QueryTooComplex | None:
+    if _TOKENS_MESSAGE in message:
+        return QueryTooComplex(
+            f"the document has more than {max_tokens} tokens (GRAPH_MAX_TOKENS)",
+            setting="GRAPH_MAX_TOKENS",
+            limit=max_tokens,
+        )
+    if _NESTING_MESSAGE in message:  # deeper than Python's recursion: far past any depth limit
+        return QueryTooComplex(
+            f"the document is nested deeper than {max_depth} fields (GRAPH_MAX_DEPTH)",
+            setting="GRAPH_MAX_DEPTH",
+            limit=max_depth,
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -10,23 +10,25 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from graph.gateway.client import Credentials
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from graph.gateway import aes
+from graph.gateway.certs import CertLoadError, CertSNs, load_cert_mode
+from graph.gateway.credentials import Credentials
 from graph.gateway.keys import KeyLoadError, load_private_key, load_public_key
 from graph.gateway.signing import SignType
+from graph.gateway.v3 import DEFAULT_V3_GATEWAY_URL
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
+PROTOCOLS = ("v2", "v3")
+CERT_FILES = ("ALIPAY_APP_CERT_FILE", "ALIPAY_PUBLIC_CERT_FILE", "ALIPAY_ROOT_CERT_FILE")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_NOT_YET = {  # in SPEC, not built yet: refuse loudly rather than run in a mode the user did not ask for
-    "ALIPAY_APP_CERT_FILE": "certificate mode",
-    "ALIPAY_PUBLIC_CERT_FILE": "certificate mode",
-    "ALIPAY_ROOT_CERT_FILE": "certificate mode",
-    "ALIPAY_ENCRYPT_KEY": "AES content encryption",
-}
 
 _API_KEY = re.compile(r"[\x21-\x7e]{1,256}")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,7 +43,8 @@ class ConfigError(ValueError):
 class Settings:
     credentials: Credentials | None  # None only in demo mode, where the sandbox makes throw-away keys
     demo: bool = False
-    gateway_url: str = DEFAULT_GATEWAY_URL
+    gateway_url: str = DEFAULT_GATEWAY_URL  # v2: the gateway.do URL; v3: the base URL
+    protocol: str = "v2"  # "v2" (gateway.do) or "v3" (OpenAPI 3)
     timeout_s: float = 5.0
     retries: int = 2
     max_concurrency: int = 16
@@ -71,12 +74,9 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
         env = os.environ if environ is None else environ
-        for name, feature in _NOT_YET.items():
-            if env.get(name):
-                raise ConfigError(f"{name}: {feature} is not supported by this version yet")
         protocol = env.get("ALIPAY_PROTOCOL", "v2").strip().lower() or "v2"
-        if protocol != "v2":
-            raise ConfigError("ALIPAY_PROTOCOL: only v2 is supported by this version")
+        if protocol not in PROTOCOLS:
+            raise ConfigError("ALIPAY_PROTOCOL: expected v2 or v3")
         log_format = env.get("GRAPH_LOG_FORMAT", "json").strip().lower()
         if log_format not in {"json", "text"}:
             raise ConfigError("GRAPH_LOG_FORMAT: expected json or text")
@@ -84,9 +84,10 @@ class Settings:
         if log_level not in _LEVELS:  # a fixed list: libraries register extra names (uvicorn adds TRACE)
             raise ConfigError("GRAPH_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return cls(
-            credentials=None if demo else _credentials(env),
+            credentials=None if demo else _credentials(env, protocol),
             demo=demo,
-            gateway_url=_url(env.get("ALIPAY_GATEWAY_URL") or DEFAULT_GATEWAY_URL),
+            gateway_url=_url(env.get("ALIPAY_GATEWAY_URL", "").strip(), protocol),
+            protocol=protocol,
             timeout_s=_number(env, "ALIPAY_TIMEOUT_S", 5.0, float, minimum=0.001, maximum=300),
             retries=_number(env, "ALIPAY_RETRIES", 2, int, minimum=0, maximum=10),
             max_concurrency=_number(env, "GRAPH_MAX_CONCURRENCY", 16, int, minimum=1, maximum=1024),
@@ -146,11 +147,16 @@ def _number(
     return value
 
 
-def _url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
+def _url(raw: str, protocol: str) -> str:
+    example = DEFAULT_GATEWAY_URL if protocol == "v2" else DEFAULT_V3_GATEWAY_URL
+    if not raw:
+        return example
+    parts = urlsplit(raw)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError("ALIPAY_GATEWAY_URL: expected an http(s) URL such as https://openapi.alipay.com/gateway.do")
-    return raw.strip()
+        raise ConfigError(f"ALIPAY_GATEWAY_URL: expected an http(s) URL such as {example}")
+    if protocol == "v3" and parts.path.rstrip("/").endswith("/gateway.do"):
+        raise ConfigError(f"ALIPAY_GATEWAY_URL: with ALIPAY_PROTOCOL=v3, give the base URL (e.g. {example})")
+    return raw
 
 
 def _cache_url(raw: str) -> str:
@@ -192,20 +198,29 @@ def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
 
 def _secret(env: Mapping[str, str], name: str) -> tuple[str, str]:
     """A key from ``NAME`` or the file named by ``NAME_FILE`` (files keep keys out of the process environment)."""
+    found = _optional_secret(env, name)
+    if found is None:
+        raise ConfigError(f"{name} (or {name}_FILE) is required unless --demo")
+    return found
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
     inline, path = env.get(name, "").strip(), env.get(f"{name}_FILE", "").strip()
     if inline and path:
         raise ConfigError(f"{name} and {name}_FILE: set one, not both")
     if path:
-        try:
-            return Path(path).read_text(encoding="utf-8"), f"{name}_FILE"
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{name}_FILE: cannot read {path} ({type(exc).__name__})") from None
-    if not inline:
-        raise ConfigError(f"{name} (or {name}_FILE) is required unless --demo")
-    return inline, name
+        return _read(path, f"{name}_FILE"), f"{name}_FILE"
+    return (inline, name) if inline else None
 
 
-def _credentials(env: Mapping[str, str]) -> Credentials:
+def _read(path: str, name: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read {path} ({type(exc).__name__})") from None
+
+
+def _credentials(env: Mapping[str, str], protocol: str) -> Credentials:
     app_id = env.get("ALIPAY_APP_ID", "").strip()
     if not app_id:
         raise ConfigError("ALIPAY_APP_ID is required unless --demo")
@@ -216,9 +231,39 @@ def _credentials(env: Mapping[str, str]) -> Credentials:
         sign_type = SignType(sign_type_raw)
     except ValueError:
         raise ConfigError("ALIPAY_SIGN_TYPE: expected RSA2 or RSA") from None
+    if protocol == "v3" and sign_type is not SignType.RSA2:
+        raise ConfigError("ALIPAY_SIGN_TYPE: the v3 protocol signs with RSA2 only (unset it or set RSA2)")
+    cert_files = {name: env.get(name, "").strip() for name in CERT_FILES}
     try:
         private_key = load_private_key(*_secret(env, "ALIPAY_APP_PRIVATE_KEY"))
-        public_key = load_public_key(*_secret(env, "ALIPAY_PUBLIC_KEY"))
-    except KeyLoadError as exc:
+        if any(cert_files.values()):
+            public_key, certs = _cert_mode(env, cert_files, private_key)
+        else:
+            public_key, certs = load_public_key(*_secret(env, "ALIPAY_PUBLIC_KEY")), None
+        encrypt = _optional_secret(env, "ALIPAY_ENCRYPT_KEY")
+        encrypt_key = None if encrypt is None else aes.load_key(*encrypt)
+    except (KeyLoadError, CertLoadError, aes.AesKeyError) as exc:
         raise ConfigError(str(exc)) from None
-    return Credentials(app_id, private_key, public_key, sign_type)
+    return Credentials(app_id, private_key, public_key, sign_type, certs=certs, encrypt_key=encrypt_key)
+
+
+def _cert_mode(
+    env: Mapping[str, str], files: Mapping[str, str], private_key: rsa.RSAPrivateKey
+) -> tuple[rsa.RSAPublicKey, CertSNs]:
+    """Certificate mode (公钥证书模式): all three files, and no public key beside them."""
+    if env.get("ALIPAY_PUBLIC_KEY", "").strip() or env.get("ALIPAY_PUBLIC_KEY_FILE", "").strip():
+        raise ConfigError(
+            "ALIPAY_PUBLIC_KEY and ALIPAY_*_CERT_FILE: set Alipay's public key or the three certificates, not both"
+        )
+    missing = [name for name, path in files.items() if not path]
+    if missing:
+        raise ConfigError(f"certificate mode needs {', '.join(CERT_FILES)}; not set: {', '.join(missing)}")
+    texts = {name: _read(path, name) for name, path in files.items()}
+    certs, alipay_key = load_cert_mode(
+        texts["ALIPAY_APP_CERT_FILE"],
+        texts["ALIPAY_PUBLIC_CERT_FILE"],
+        texts["ALIPAY_ROOT_CERT_FILE"],
+        private_key,
+        now=datetime.now(UTC),
+    )
+    return alipay_key, certs

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
+from starlette.datastructures import Headers
 from strawberry.dataloader import DataLoader
 
 from graph.config import Settings
+from graph.freshness import Freshness, no_cache
+from graph.guard import TOKEN_HEADER
 from graph.services import Services
 from resolvers.loaders import Fetched, VersionKey, version_loader
 
@@ -25,7 +30,7 @@ class Context:
     app_auth_token: str | None = field(default=None, repr=False)
     request_id: str = "-"
     fresh: bool = False  # Cache-Control: no-cache: skip cached answers (and refresh them)
-    cache_ages: list[float] = field(default_factory=list)  # ages of the cached answers this operation used
+    freshness: Freshness = field(default_factory=Freshness)  # what the answers used say about reuse
     deadline: float | None = None  # event-loop time after which this operation stops waiting for the gateway
     planned_calls: set[object] = field(default_factory=set)  # gateway-call keys admitted so far (the budget)
 
@@ -35,13 +40,34 @@ class Context:
 
 
 def build_context(
-    services: Services, *, app_auth_token: str | None = None, request_id: str = "-", fresh: bool = False
+    services: Services,
+    *,
+    app_auth_token: str | None = None,
+    request_id: str = "-",
+    fresh: bool = False,
+    freshness: Freshness | None = None,
 ) -> Context:
     """A fresh context per operation: loaders must never be shared between requests."""
     loaders = Loaders(version=version_loader(services.source, fresh=fresh))
-    deadline = asyncio.get_running_loop().time() + services.settings.operation_deadline_s
     return Context(
-        services, loaders, app_auth_token=app_auth_token, request_id=request_id, fresh=fresh, deadline=deadline
+        services,
+        loaders,
+        app_auth_token=app_auth_token,
+        request_id=request_id,
+        fresh=fresh,
+        freshness=freshness or Freshness(),
+        deadline=asyncio.get_running_loop().time() + services.settings.operation_deadline_s,
+    )
+
+
+def http_context(services: Services, headers: Headers, state: Mapping[str, Any]) -> Context:
+    """The context of an operation that arrived over HTTP: merchant token, request id, freshness wishes."""
+    return build_context(
+        services,
+        app_auth_token=headers.get(TOKEN_HEADER) or None,
+        request_id=state.get("request_id", "-"),
+        fresh=no_cache(headers.get("cache-control", "")),
+        freshness=state.get("freshness"),
     )
 
 

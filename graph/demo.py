@@ -1,4 +1,4 @@
-"""``--demo``: the embedded sandbox gateway, reached through the real client path (sign, POST, verify, parse)."""
+"""``--demo``: the embedded sandbox gateway, reached through the real client path (sign, send, verify, parse)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from graph.gateway.client import Credentials
+from graph.gateway.credentials import Credentials
 from graph.gateway.keys import load_private_key, load_public_key
 from graph.gateway.sandbox import SandboxGateway, generate_credentials
 
 # A name that cannot resolve: the demo's traffic goes through an in-process ASGI transport, never the network.
-DEMO_GATEWAY_URL = "https://sandbox.demo.invalid/gateway.do"
+DEMO_BASE_URL = "https://sandbox.demo.invalid"
+DEMO_GATEWAY_URL = f"{DEMO_BASE_URL}/gateway.do"
 DEMO_APP_AUTH_TOKEN = "202611BBdemo0000000000000000000000000001"  # noqa: S105  (a demo merchant's token, not a secret)
 
 
@@ -23,8 +24,8 @@ class Demo:
     gateway_url: str = DEMO_GATEWAY_URL
 
 
-def start_demo() -> Demo:
-    """Throw-away keys on both sides and a sandbox that knows them."""
+def start_demo(protocol: str = "v2") -> Demo:
+    """Throw-away keys on both sides and a sandbox that knows them; ``protocol`` picks the v2 or v3 side."""
     creds = generate_credentials()
     sandbox = SandboxGateway.for_credentials(creds, auth_tokens=[DEMO_APP_AUTH_TOKEN])
     credentials = Credentials(
@@ -32,4 +33,9 @@ def start_demo() -> Demo:
         private_key=load_private_key(creds.app_private_key_pem, "demo app key"),
         alipay_public_key=load_public_key(creds.alipay_public_key_pem, "demo Alipay key"),
     )
-    return Demo(sandbox=sandbox, credentials=credentials, transport=httpx.ASGITransport(app=sandbox.app))
+    return Demo(
+        sandbox=sandbox,
+        credentials=credentials,
+        transport=httpx.ASGITransport(app=sandbox.app),
+        gateway_url=DEMO_BASE_URL if protocol == "v3" else DEMO_GATEWAY_URL,
+    )

@@ -7,26 +7,33 @@ GraphQL-shaped JSON error, before anything is executed.
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 
-from graph.context import Context, build_context
-from graph.guard import TOKEN_HEADER
+from graph.context import Context, http_context
+from graph.ide.page import Page
 from graph.refusal import refusal
-from graph.services import Services
 
 _ALLOWED = ("GET", "POST")
 
 
 class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's view with a fresh per-request context (loaders are never shared between requests)."""
+    """Strawberry's view with a fresh per-request context (loaders are never shared between requests).
+
+    With ``page`` it serves our playground instead of Strawberry's, whose scripts come from a CDN.
+    """
+
+    def __init__(self, *args: Any, page: Page | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in _ALLOWED:
@@ -45,20 +52,22 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             response = refusal(status, _reason(exc.reason), "BAD_REQUEST")
         await response(scope, receive, send)
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._page is None:
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        services: Services = request.app.state.services
-        return build_context(
-            services,
-            app_auth_token=request.headers.get(TOKEN_HEADER) or None,
-            request_id=request.scope.get("state", {}).get("request_id", "-"),
-            fresh=_no_cache(request.headers.get("cache-control", "")),
-        )
+        return http_context(request.app.state.services, request.headers, request.scope.get("state", {}))
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         # Used for POST bodies and for GET's `variables`/`extensions`: only objects (or a batch of them) make sense.
         try:
-            value = json.loads(data)
-        except UnicodeDecodeError:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:  # a ValueError: Strawberry only turns json's own into a 400
             raise HTTPException(400, "Unable to parse request body as JSON") from None
         if isinstance(value, list):
             if not all(isinstance(item, dict) for item in value):
@@ -95,12 +104,3 @@ def _reason(reason: str) -> str:
     if reason == "Unsupported content type":
         return "unsupported content type: send application/json (or GET with ?query=)"
     return reason
-
-
-def _no_cache(cache_control: str) -> bool:
-    """``no-cache`` (or ``max-age=0``, what browsers send on reload): skip cached answers and refresh them."""
-    for part in cache_control.lower().split(","):
-        name, _, value = part.strip().partition("=")
-        if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
-            return True
-    return False

@@ -42,7 +42,11 @@ class MaskInternalErrors(MaskErrors):
         return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        request_id = _request_id(self.execution_context.context)
+        context = self.execution_context.context
+        request_id = _request_id(context)
+        freshness = getattr(context, "freshness", None)
+        if freshness is not None:
+            freshness.cacheable = False  # a defect's outcome is never reused
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_ERROR", "requestId": request_id}
         return masked

@@ -50,12 +50,20 @@ class Query:
 class Schema(FederationSchema):
     def entities_resolver(self, info: Info, representations: list[FederationAny]) -> list[FederationAny]:
         # Each reference is checked on its own: a bad one is an error for that item, never a null list.
+        # (Strawberry's own resolver raises for an unknown __typename, which nulls the whole list.)
+        # Messages never echo the caller's values.
         results: list[Any] = []
         for representation in representations:
-            if isinstance(representation, dict) and representation.get("__typename") == "MiniAppVersion":
-                results.append(version.mini_app_version_reference(info.context, representation))
+            if not isinstance(representation, dict):
+                problem = "a representation must be an object"
+            elif representation.get("__typename") is None:
+                problem = "__typename is missing"
+            elif representation["__typename"] != "MiniAppVersion":
+                problem = "only MiniAppVersion is resolvable here"
             else:
-                results.append(BadUserInput("unknown entity reference: only MiniAppVersion is resolvable here"))
+                results.append(version.mini_app_version_reference(info.context, representation))
+                continue
+            results.append(BadUserInput(f"bad entity reference: {problem}"))
         return results
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
@@ -68,7 +76,9 @@ class Schema(FederationSchema):
 
 def create_schema(*, introspection: bool = True, batch_operations: int | None = None) -> Schema:
     """``batch_operations``: most operations in one batched request (a JSON array), None for no batching."""
-    extensions: list[type[SchemaExtension]] = [MaskInternalErrors, DocumentLimits, UpstreamBudget, CacheAge]
+    # DocumentLimits parses and validates (each through a bounded LRU: a document nearly always repeats), with
+    # the token, depth and alias limits in front so that an oversized document costs neither.
+    extensions: list[type[SchemaExtension]] = [DocumentLimits, MaskInternalErrors, UpstreamBudget, CacheAge]
     if not introspection:
         extensions.append(DisableIntrospection)
     batching = None if batch_operations is None else BatchingConfig(max_operations=batch_operations)

@@ -9,16 +9,19 @@ import httpx
 
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
+from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
+from graph.gateway.v3 import AlipayV3Client
 from resolvers.loaders import VersionSource
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    client: AlipayClient
-    cache: AnswerCache
+    client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
+    cache: AnswerCache  # gateway answers
+    responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
     source: VersionSource
     gateway_url: str
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
@@ -26,20 +29,23 @@ class Services:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self.cache.close()
+        await self.responses.close()
 
 
 def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
-    """Open the gateway client and the cache; under ``--demo``, against a fresh in-process sandbox gateway."""
+    """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
+    in-process sandbox gateway."""
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
 
-        demo = start_demo()
+        demo = start_demo(settings.protocol)
         credentials, gateway_url, sandbox = demo.credentials, demo.gateway_url, demo.sandbox
         transport = transport or demo.transport
     if credentials is None:
         raise ValueError("settings carry no credentials and are not in demo mode")
-    client = AlipayClient(
+    client_class = AlipayV3Client if settings.protocol == "v3" else AlipayClient
+    client = client_class(
         credentials,
         gateway_url=gateway_url,
         timeout_s=settings.timeout_s,
@@ -50,6 +56,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         breaker=CircuitBreaker(gateway_url, failures=settings.breaker_failures, reset_s=settings.breaker_reset_s),
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     source = VersionSource(
         client,
         cache,
@@ -57,4 +64,4 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
     )
-    return Services(settings, client, cache, source, gateway_url, sandbox)
+    return Services(settings, client, cache, responses, source, gateway_url, sandbox)

@@ -20,7 +20,8 @@ from strawberry.dataloader import DataLoader
 
 from graph.cache import AnswerCache, Entry
 from graph.flight import SingleFlight
-from graph.gateway.client import VERSION_DETAIL_METHOD, AlipayClient
+from graph.gateway.base import GatewayClient
+from graph.gateway.client import VERSION_DETAIL_METHOD
 from graph.gateway.errors import BusinessError, CircuitOpen, GatewayError
 
 VersionNode = dict[str, Any]
@@ -56,7 +57,7 @@ class VersionSource:
 
     def __init__(
         self,
-        client: AlipayClient,
+        client: GatewayClient,
         cache: AnswerCache,
         *,
         ttl_s: float,
@@ -104,6 +105,17 @@ class VersionSource:
 
     def age_s(self, fetched: Fetched) -> float:
         return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)
+
+    def ttl_left_s(self, fetched: Fetched) -> float | None:
+        """How much longer this outcome may be reused, as the cache would: None for what is never cached."""
+        outcome = fetched.outcome
+        if isinstance(outcome, BusinessError) and outcome.signed:
+            ttl = self._error_ttl_s
+        elif isinstance(outcome, GatewayError):
+            return None
+        else:
+            ttl = self._ttl_s
+        return ttl - self.age_s(fetched)
 
 
 def _error_entry(exc: BusinessError, now: float) -> Entry:

@@ -61,7 +61,8 @@ async def fetch_version(context: Context, app_version: str, bundle_id: str) -> M
         raise AlipayUnavailable(
             "no answer from the gateway within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
         ) from None
-    context.cache_ages.append(context.services.source.age_s(fetched))
+    source = context.services.source
+    context.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
     if isinstance(fetched.outcome, GatewayError):
         raise from_gateway(fetched.outcome)
     return MiniAppVersion.from_gateway(fetched.outcome, app_version=app_version, bundle_id=bundle_id)

@@ -117,16 +117,24 @@ async def test_memory_cache_stays_at_its_bound_least_recently_used_goes(
     start_app: Callable[..., str], sandbox: SandboxGateway
 ) -> None:
     url = start_app(cache_max_entries=3)
+    asked = iter(range(100))
+
+    async def ask_data(version: str) -> None:
+        # A new alias each time: a new document, so the whole-response cache misses and the answer cache is used.
+        query = f'{{ a{next(asked)}: miniAppVersion(appVersion: "{version}") {{ status }} }}'
+        async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+            assert "errors" not in (await http.post("/graphql", json={"query": query})).json()
+
     for version in VERSIONS[:3]:
-        await ask(url, version)
-    await ask(url, VERSIONS[0])  # touch: now the least recently used is VERSIONS[1]
-    await ask(url, VERSIONS[3])  # evicts VERSIONS[1]
+        await ask_data(version)
+    await ask_data(VERSIONS[0])  # touch: now the least recently used is VERSIONS[1]
+    await ask_data(VERSIONS[3])  # evicts VERSIONS[1]
     assert len(sandbox.calls) == 4
-    await ask(url, VERSIONS[0])
-    await ask(url, VERSIONS[2])
-    await ask(url, VERSIONS[3])
+    await ask_data(VERSIONS[0])
+    await ask_data(VERSIONS[2])
+    await ask_data(VERSIONS[3])
     assert len(sandbox.calls) == 4  # all three still cached
-    await ask(url, VERSIONS[1])
+    await ask_data(VERSIONS[1])
     assert len(sandbox.calls) == 5  # it had been evicted
 
 
@@ -147,8 +155,11 @@ async def test_two_instances_share_redis(
     assert second["data"] == first["data"]
     assert "cacheAge" in second["extensions"]
     assert len(sandbox.calls) == 1
-    [key] = _redis_keys(redis_server)
-    assert key.startswith("alipay-miniapp-graph:v1:alipay.open.mini.version.detail.query:")
+    keys = _redis_keys(redis_server)
+    [key] = [k for k in keys if k.startswith("alipay-miniapp-graph:v1:alipay.open.mini.version.detail.query:")]
+    [response_key] = [k for k in keys if k.startswith("alipay-miniapp-graph:v1:response:")]
+    assert len(keys) == 2  # the gateway answer and the whole response, both shared
+    assert MERCHANT_TOKEN not in response_key
     assert MERCHANT_TOKEN not in key
     stored = redis_server.command("GET", key) or ""
     assert MERCHANT_TOKEN not in stored

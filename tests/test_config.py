@@ -219,6 +219,7 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
     assert observed == {
         "demo": False,
         "gateway_url": "https://openapi.alipay.com/gateway.do",
+        "protocol": "v2",
         "timeout_s": 5.0,
         "retries": 2,
         "max_concurrency": 16,
@@ -432,41 +433,28 @@ def test_closed_by_default_with_real_credentials(env: dict[str, str]) -> None:
     assert Settings.from_environ(env | {"GRAPH_API_KEYS": " , "}).closed is True
 
 
-# ------------------------------------------------------------------------------------------ not supported yet
+# ----------------------------------------------------------------------------------------------- protocol
 
 
-@pytest.mark.parametrize(
-    ("raw", "ok"), [("v2", True), (" V2 ", True), ("", True), ("v3", False), ("V3", False), ("x", False)]
-)
-def test_protocol(env: dict[str, str], raw: str, ok: bool) -> None:
-    env["ALIPAY_PROTOCOL"] = raw
-    if ok:
-        assert Settings.from_environ(env).credentials is not None
-    else:
-        assert str(_config_error(env)) == "ALIPAY_PROTOCOL: only v2 is supported by this version"
+@pytest.mark.parametrize(("raw", "protocol"), [("v2", "v2"), (" V2 ", "v2"), ("", "v2"), ("v3", "v3"), ("V3", "v3")])
+def test_protocol(env: dict[str, str], raw: str, protocol: str) -> None:
+    settings = Settings.from_environ(env | {"ALIPAY_PROTOCOL": raw})
+    assert settings.protocol == protocol
+    # Each protocol has its own default endpoint: v3 appends its paths to a base URL.
+    assert settings.gateway_url == {"v2": DEFAULT_GATEWAY_URL, "v3": "https://openapi.alipay.com"}[protocol]
 
 
-@pytest.mark.parametrize(
-    ("name", "feature"),
-    [
-        ("ALIPAY_APP_CERT_FILE", "certificate mode"),
-        ("ALIPAY_PUBLIC_CERT_FILE", "certificate mode"),
-        ("ALIPAY_ROOT_CERT_FILE", "certificate mode"),
-        ("ALIPAY_ENCRYPT_KEY", "AES content encryption"),
-    ],
-)
-def test_cert_mode_and_aes_are_refused(env: dict[str, str], name: str, feature: str) -> None:
-    secret = "aGVsbG8gd29ybGQgdGhpcyBpcyBhbiBhZXMga2V5"
-    error = _config_error(env | {name: secret})
-    assert str(error) == f"{name}: {feature} is not supported by this version yet"
-    assert secret not in str(error)
-    # Demo mode refuses them too: the user asked for a mode this version cannot run.
-    assert str(_config_error({name: secret}, demo=True)) == str(error)
+@pytest.mark.parametrize("raw", ["x", "v1", "3"])
+def test_unknown_protocol(env: dict[str, str], raw: str) -> None:
+    assert str(_config_error(env | {"ALIPAY_PROTOCOL": raw})) == "ALIPAY_PROTOCOL: expected v2 or v3"
+    assert str(_config_error({"ALIPAY_PROTOCOL": raw}, demo=True)) == "ALIPAY_PROTOCOL: expected v2 or v3"
 
 
-@pytest.mark.parametrize("name", ["ALIPAY_APP_CERT_FILE", "ALIPAY_ENCRYPT_KEY"])
-def test_empty_cert_and_aes_variables_are_ignored(env: dict[str, str], name: str) -> None:
-    assert Settings.from_environ(env | {name: ""}).credentials is not None
+@pytest.mark.parametrize("empty", ["ALIPAY_APP_CERT_FILE", "ALIPAY_ENCRYPT_KEY", "ALIPAY_ENCRYPT_KEY_FILE"])
+def test_empty_cert_and_aes_variables_are_ignored(env: dict[str, str], empty: str) -> None:
+    credentials = Settings.from_environ(env | {empty: " "}).credentials
+    assert credentials is not None
+    assert (credentials.certs, credentials.encrypt_key) == (None, None)
 
 
 # ---------------------------------------------------------------------------------------------------- reprs

@@ -60,6 +60,8 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str]] = [
         "BAD_REQUEST",
     ),
     ("GET mutation", "GET", {"params": {"query": "mutation { x }"}}, 400, "BAD_REQUEST"),
+    ("POST mutation (queries only)", "POST", {"json": {"query": "mutation { x }"}}, 400, "BAD_REQUEST"),
+    ("POST subscription", "POST", {"json": {"query": "subscription { x }"}}, 400, "BAD_REQUEST"),
     ("GET bad variables JSON", "GET", {"params": {"query": TYPENAME, "variables": "{bad"}}, 400, "BAD_REQUEST"),
     ("GET variables a list", "GET", {"params": {"query": TYPENAME, "variables": "[1]"}}, 400, "BAD_REQUEST"),
     ("GET without a query", "GET", {"headers": {"Accept": "application/json"}}, 400, "BAD_REQUEST"),
@@ -72,7 +74,6 @@ MALFORMED: list[tuple[str, str, dict[str, Any], int, str]] = [
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("syntax error", {"query": "{ miniAppVersion("}, "GRAPHQL_PARSE_FAILED"),
     ("unknown field", {"query": "{ nope }"}, "GRAPHQL_VALIDATION_FAILED"),
-    ("subscription", {"query": "subscription { x }"}, "GRAPHQL_VALIDATION_FAILED"),
     (
         "variable of the wrong type",
         {"query": "query($v: String!) { miniAppVersion(appVersion: $v) { status } }", "variables": {"v": 5}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -767,6 +768,19 @@ async def test_slow_fault_answers_normally_after_the_delay(
     assert time.monotonic() - started >= 0.05
     assert verified(response, alipay_key).node["code"] == "10000"
     assert (gateway.calls[-1].outcome, gateway.calls[-1].code) == ("SLOW", "10000")
+
+
+async def test_max_in_flight_counts_overlapping_requests_only(
+    client: httpx.AsyncClient, gateway: SandboxGateway, make: SignedParams
+) -> None:
+    await post(client, make())
+    await post(client, make())
+    assert gateway.max_in_flight == 1
+    gateway.fail_next(Fault.slow(0.2), times=3)
+    await asyncio.gather(*(post(client, make()) for _ in range(3)))
+    assert gateway.max_in_flight == 3
+    gateway.reset()
+    assert gateway.max_in_flight == 0
 
 
 def test_fault_constants() -> None:

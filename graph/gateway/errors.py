@@ -6,8 +6,11 @@
     ├── SignatureError              an answer whose signature is missing, wrong or ambiguous (never used)
     ├── CircuitOpen                 not called at all: the gateway kept failing (circuit breaker open)
     └── GatewayResponseError        a well-formed error answer: code, msg, sub_code, sub_msg
-        ├── GatewayUnavailable      20000, 40005, sub_code SYSTEM_ERROR                   (retryable)
+        ├── GatewayUnavailable      20000, 40005, sub_code SYSTEM_ERROR; v3: HTTP 5xx, 429   (retryable)
         └── BusinessError           any other code: the same request would fail the same way
+
+A v3 error answer (HTTP 4xx/5xx with ``{code, message}``) fills the same fields: ``code`` is the HTTP
+status, ``sub_code`` the answer's ``code``, ``msg`` and ``sub_msg`` its ``message``.
 
 Messages carry no parameters, signatures or keys, only codes and what the gateway said.
 """
@@ -19,6 +22,7 @@ from typing import ClassVar
 # Codes and sub_codes the gateway documents as "try again later".
 RETRYABLE_CODES = frozenset({"20000", "40005"})
 RETRYABLE_SUB_CODES = frozenset({"SYSTEM_ERROR", "ISP.UNKNOW-ERROR", "AOP.UNKNOW-ERROR", "ISV.APP-CALL-LIMITED"})
+TOO_MANY_REQUESTS = 429
 
 
 class GatewayError(Exception):
@@ -66,6 +70,13 @@ def response_error(
     retry = code in RETRYABLE_CODES or (sub_code or "").upper() in RETRYABLE_SUB_CODES
     cls = GatewayUnavailable if retry else BusinessError
     return cls(code, msg, sub_code, sub_msg, signed=signed)
+
+
+def v3_response_error(status: int, code: str, message: str, *, signed: bool) -> GatewayResponseError:
+    """The error for a v3 answer ``HTTP status {code, message}``; 5xx, 429 and busy codes may be retried."""
+    retry = status >= 500 or status == TOO_MANY_REQUESTS or code.upper() in RETRYABLE_SUB_CODES
+    cls = GatewayUnavailable if retry else BusinessError
+    return cls(str(status), message, code, message, signed=signed)
 
 
 class CircuitOpen(GatewayError):

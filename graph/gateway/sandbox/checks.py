@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from graph.gateway import aes
 from graph.gateway.sandbox.seed import DEFAULT_BUNDLE_ID
 from graph.gateway.sandbox.wire import METHOD, SUB_MSG, error_node
 from graph.gateway.signing import SHANGHAI, TIMESTAMP_FORMAT, SignType, sign_content, verify
@@ -27,6 +29,15 @@ _REQUIRED = (
 # strptime alone would take "2026-1-2 3:04:05"; the gateway wants the zero-padded form.
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class App:
+    """What Alipay keeps for one app."""
+
+    public_key: rsa.RSAPublicKey = field(repr=False)  # checks the app's request signatures
+    app_cert_sn: str | None = None  # certificate mode: the SN of the app's certificate (else public-key mode)
+    encrypt_key: bytes | None = field(default=None, repr=False)  # AES content encryption, when configured
 
 
 class Refusal(Exception):
@@ -89,21 +100,56 @@ def requested(biz: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
     )
 
 
+def biz_text(params: Mapping[str, str], apps: Mapping[str, App]) -> str | None:
+    """``biz_content`` as the API reads it: decrypted when ``encrypt_type`` asks; a ``Refusal`` when it cannot be."""
+    raw, encrypt_type = params.get("biz_content"), params.get("encrypt_type")
+    if not encrypt_type:
+        return raw
+    if encrypt_type != "AES":
+        raise Refusal("40002", "isv.decryption-error-not-valid-encrypt-type")
+    app = apps.get(params.get("app_id", ""))
+    if app is None or app.encrypt_key is None:
+        raise Refusal("40002", "isv.decryption-error-not-valid-encrypt-key")
+    try:
+        return aes.decrypt(raw or "", app.encrypt_key)
+    except aes.DecryptError:
+        raise Refusal("40002", "isv.decryption-error-unknown") from None
+
+
+def check_certs(app_cert_sn: str | None, alipay_root_cert_sn: str | None, app: App, root_cert_sn: str | None) -> None:
+    """Certificate mode: the app names its certificate (which picks the key) and the roots it trusts."""
+    if app.app_cert_sn is None:  # a public-key-mode app: certificate parameters are not looked at
+        return
+    if not app_cert_sn:
+        raise Refusal("40001", "isv.missing-app-cert-sn")
+    if app_cert_sn != app.app_cert_sn:
+        raise Refusal("40002", "isv.invalid-app-cert-sn")
+    if not alipay_root_cert_sn:
+        raise Refusal("40001", "isv.missing-alipay-root-cert-sn")
+    if alipay_root_cert_sn != root_cert_sn:
+        raise Refusal("40002", "isv.invalid-alipay-root-cert-sn")
+
+
 def check_protocol(
     params: Mapping[str, str],
     biz: Mapping[str, Any] | None,
     *,
-    apps: Mapping[str, rsa.RSAPublicKey],
+    apps: Mapping[str, App],
     auth_tokens: Collection[str],
     now: datetime,
     tolerance_s: float,
+    root_cert_sn: str | None = None,
+    biz_refusal: Refusal | None = None,
 ) -> None:
-    """Everything the gateway checks before the API itself runs. Empty values count as absent, as in signing."""
+    """Everything the gateway checks before the API itself runs. Empty values count as absent, as in signing.
+
+    ``biz_refusal`` is why ``biz_content`` could not be decrypted; it is reported once the request is
+    known to be genuine, as the gateway decrypts after checking the signature."""
     for name, sub_code in _REQUIRED:
         if not params.get(name):
             raise Refusal("40001", sub_code)
-    app_key = apps.get(params["app_id"])
-    if app_key is None:
+    app = apps.get(params["app_id"])
+    if app is None:
         raise Refusal("40002", "isv.invalid-app-id")
     if params.get("format") and params["format"].lower() != "json":
         raise Refusal("40002", "isv.invalid-format")
@@ -117,14 +163,17 @@ def check_protocol(
         raise Refusal("40002", "isv.invalid-signature-type")
     if not _timestamp_ok(params["timestamp"], now, tolerance_s):
         raise Refusal("40002", "isv.invalid-timestamp")
+    check_certs(params.get("app_cert_sn"), params.get("alipay_root_cert_sn"), app, root_cert_sn)
     content = sign_content(params)
-    if not verify(content.encode("utf-8"), params["sign"], app_key, sign_type):
+    if not verify(content.encode("utf-8"), params["sign"], app.public_key, sign_type):
         raise Refusal("40002", "isv.invalid-signature", _bad_signature_msg(params))
     if params["method"] != METHOD:
         raise Refusal("40002", "isv.invalid-method")
     token = params.get("app_auth_token")
     if token and token not in auth_tokens:
         raise Refusal("20001", "aop.invalid-app-auth-token")
+    if biz_refusal is not None:
+        raise biz_refusal
     if biz is None:
         raise Refusal("40002", "isv.invalid-biz-content")
 

@@ -10,24 +10,22 @@ Each fault replaces the answer of a call that passed the gateway's request check
 from __future__ import annotations
 
 import enum
+import functools
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
-
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway.sandbox.credentials import stranger_key
 from graph.gateway.sandbox.wire import (
     ERROR_NODE,
     METHOD_NODE,
     SUB_MSG,
+    Seal,
     Wire,
     body_text,
     error_node,
-    node_text,
-    signed,
 )
-from graph.gateway.signing import SignType, sign
 
 
 class FaultKind(enum.Enum):
@@ -45,6 +43,8 @@ class FaultKind(enum.Enum):
     HTTP_502 = enum.auto()  # the load balancer's HTML error page
     SLOW = enum.auto()  # the normal answer, after a delay
     WRONG_KEY = enum.auto()  # signed with a key that is not Alipay's (the mirror of verifying with the app's key)
+    WRONG_CERT_SN = enum.auto()  # signed, but naming another Alipay certificate (Alipay rotated its certificate)
+    WRONG_ENCRYPT_KEY = enum.auto()  # signed, but encrypted with an AES key that is not the app's
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class Fault:
     HTTP_502: ClassVar[Fault]
     SLOW: ClassVar[Fault]
     WRONG_KEY: ClassVar[Fault]
+    WRONG_CERT_SN: ClassVar[Fault]
+    WRONG_ENCRYPT_KEY: ClassVar[Fault]
 
     def __post_init__(self) -> None:
         if self.delay_s < 0:
@@ -90,61 +92,88 @@ for _kind in FaultKind:
     setattr(Fault, _kind.name, Fault(_kind))
 Fault.SLOW = Fault.slow(1.0)  # long enough to trip a test's short client timeout, short enough not to hang it
 
-_GARBAGE_PAGE = (
+GARBAGE_PAGE = (
     '<!DOCTYPE html><html><head><meta charset="utf-8"><title>支付宝 - 网上支付 安全快速!</title></head>'
     "<body><p>系统繁忙,请稍后再试。</p></body></html>"
 ).encode()
-_BAD_GATEWAY_PAGE = (
+BAD_GATEWAY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n"
 )
 
 
-def _as_success(answer: Mapping[str, Any]) -> dict[str, Any]:
+# The SN of an Alipay certificate nobody configured: 32 hex digits, like every SN.
+ROTATED_CERT_SN = "0123456789abcdef0123456789abcdef"
+
+
+@functools.cache
+def stranger_aes_key() -> bytes:
+    """An AES key that is not the app's, for answers the client cannot decrypt."""
+    return os.urandom(16)
+
+
+def as_success(answer: Mapping[str, Any]) -> dict[str, Any]:
     node = {k: v for k, v in answer.items() if k not in ("sub_code", "sub_msg")}
     return {**node, "code": "10000", "msg": "Success"}
 
 
-def render(fault: Fault, answer: Mapping[str, Any], key: rsa.RSAPrivateKey, sign_type: SignType) -> Wire:
+def forged(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a forger would like the client to read instead of ``answer``."""
+    return {**as_success(answer), "app_name": "伪造的小程序", "status": "RELEASE"}
+
+
+def tampered(text: str) -> str:
+    """The same text with one letter's case flipped: as valid (JSON or base64) as before, different bytes."""
+    # In a node, flip msg's first letter (same meaning); in a ciphertext, a letter past the middle.
+    at = text.index('"msg":"') + len('"msg":"') if '"msg":"' in text else len(text) // 2
+    while not text[at].isalpha():
+        at += 1
+    return text[:at] + text[at].swapcase() + text[at + 1 :]
+
+
+def business_node(fault: Fault) -> dict[str, Any]:
+    return error_node("40004", fault.sub_code, fault.sub_msg or SUB_MSG.get(fault.sub_code, fault.sub_code))
+
+
+def render(fault: Fault, answer: Mapping[str, Any], seal: Seal) -> Wire:
     """What goes on the wire instead of ``answer``, the node the call would otherwise have got."""
     match fault.kind:
         case FaultKind.BUSY:
-            return signed(METHOD_NODE, error_node("20000", "isp.unknow-error"), key, sign_type)
+            return seal.wire(METHOD_NODE, error_node("20000", "isp.unknow-error"))
         case FaultKind.SYSTEM_ERROR:
-            return signed(METHOD_NODE, error_node("40004", "SYSTEM_ERROR"), key, sign_type)
+            return seal.wire(METHOD_NODE, error_node("40004", "SYSTEM_ERROR"))
         case FaultKind.CALL_LIMITED:
-            return signed(METHOD_NODE, error_node("40005", "isv.app-call-limited"), key, sign_type)
+            return seal.wire(METHOD_NODE, error_node("40005", "isv.app-call-limited"))
         case FaultKind.BUSINESS_ERROR:
-            sub_msg = fault.sub_msg or SUB_MSG.get(fault.sub_code, fault.sub_code)
-            return signed(METHOD_NODE, error_node("40004", fault.sub_code, sub_msg), key, sign_type)
+            return seal.wire(METHOD_NODE, business_node(fault))
         case FaultKind.BAD_SIGNATURE:
-            text = node_text(answer)
-            other = sign((text + " ").encode("utf-8"), key, sign_type)
-            return Wire(body_text(METHOD_NODE, text, other).encode("utf-8"), code=answer["code"])
+            text = seal.text(answer)
+            other = seal.sign(text + " ")
+            return Wire(body_text(METHOD_NODE, text, other, seal.cert_sn).encode("utf-8"), code=answer["code"])
         case FaultKind.TAMPERED:
-            text = node_text(answer)
-            good = sign(text.encode("utf-8"), key, sign_type)
-            # Flip the case of msg's first letter: still valid JSON, still the same meaning, different bytes.
-            at = text.index('"msg":"') + len('"msg":"')
-            text = text[:at] + text[at].swapcase() + text[at + 1 :]
-            return Wire(body_text(METHOD_NODE, text, good).encode("utf-8"), code=answer["code"])
+            text = seal.text(answer)
+            good = seal.sign(text)
+            return Wire(body_text(METHOD_NODE, tampered(text), good, seal.cert_sn).encode("utf-8"), code=answer["code"])
         case FaultKind.DUPLICATE_NODE:
-            genuine = signed(METHOD_NODE, answer, key, sign_type).body.decode("utf-8")
-            forged = node_text({**_as_success(answer), "app_name": "伪造的小程序", "status": "RELEASE"})
-            body = f'{genuine[:-1]},"{METHOD_NODE}":{forged}}}'
+            genuine = seal.wire(METHOD_NODE, answer).body.decode("utf-8")
+            body = f'{genuine[:-1]},"{METHOD_NODE}":{seal.text(forged(answer))}}}'
             return Wire(body.encode("utf-8"), code=answer["code"])
         case FaultKind.UNSIGNED_SUCCESS:
-            return signed(METHOD_NODE, _as_success(answer), None, sign_type)
+            return seal.unsigned().wire(METHOD_NODE, as_success(answer))
         case FaultKind.UNSIGNED_ERROR:
-            return signed(ERROR_NODE, error_node("40002", "isv.invalid-app-id"), None, sign_type)
+            return Seal(None).wire(ERROR_NODE, error_node("40002", "isv.invalid-app-id"))
         case FaultKind.GARBAGE_BODY:
-            return Wire(_GARBAGE_PAGE)
+            return Wire(GARBAGE_PAGE)
         case FaultKind.TRUNCATED_JSON:
-            full = signed(METHOD_NODE, answer, key, sign_type).body
+            full = seal.wire(METHOD_NODE, answer).body
             return Wire(full[: len(full) // 2])
         case FaultKind.HTTP_502:
-            return Wire(_BAD_GATEWAY_PAGE, status=502, content_type="text/html")
+            return Wire(BAD_GATEWAY_PAGE, status=502, content_type="text/html")
         case FaultKind.SLOW:
-            return signed(METHOD_NODE, answer, key, sign_type)
+            return seal.wire(METHOD_NODE, answer)
         case FaultKind.WRONG_KEY:
-            return signed(METHOD_NODE, answer, stranger_key(), sign_type)
+            return replace(seal, key=stranger_key()).wire(METHOD_NODE, answer)
+        case FaultKind.WRONG_CERT_SN:
+            return replace(seal, cert_sn=ROTATED_CERT_SN).wire(METHOD_NODE, answer)
+        case FaultKind.WRONG_ENCRYPT_KEY:
+            return replace(seal, encrypt_key=stranger_aes_key()).wire(METHOD_NODE, answer)

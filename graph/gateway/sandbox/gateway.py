@@ -1,19 +1,23 @@
-"""A stand-in for Alipay's v2 gateway that is as strict as the real one and answers byte for byte like it.
+"""A stand-in for Alipay's gateway that is as strict as the real one and answers byte for byte like it.
 
-It checks requests in Alipay's order (parameters, app, format, timestamp in Beijing time, signature,
-method, merchant token, biz_content), signs every answer it can with the Alipay key (an app it does not
-know gets an unsigned ``error_response``), serves seeded versions, replays scripted faults, and keeps a
-log of every call so tests can assert retries, batching and caching as observable behaviour.
+v2 (``POST /gateway.do``): it checks requests in Alipay's order (parameters, app, format, timestamp in
+Beijing time, certificate SNs, signature, method, merchant token, biz_content, decrypted first when
+``encrypt_type=AES``), signs every answer it can with the Alipay key (an app it does not know gets an
+unsigned ``error_response``). v3 (``GET /v3/...``): see ``graph.gateway.sandbox.v3``. Apps are registered
+in public-key or certificate mode, with or without an AES key. Both sides serve the seeded versions,
+replay the same scripted faults and write one call log, so tests can assert retries, batching and caching
+as observable behaviour whatever the protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections.abc import Callable, Collection, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -21,8 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from graph.gateway.sandbox import faults, v3
+from graph.gateway.sandbox.calls import Call, token_digest
 from graph.gateway.sandbox.checks import (
+    App,
     Refusal,
+    biz_text,
     check_protocol,
     find_version,
     merge_params,
@@ -31,35 +39,17 @@ from graph.gateway.sandbox.checks import (
     sign_type_of,
 )
 from graph.gateway.sandbox.credentials import DemoCredentials
-from graph.gateway.sandbox.faults import Fault, render
-from graph.gateway.sandbox.seed import KNOWN_BUNDLE_IDS, SEED_VERSIONS
-from graph.gateway.sandbox.wire import ERROR_NODE, METHOD, METHOD_NODE, Wire, signed, success_node
+from graph.gateway.sandbox.faults import Fault
+from graph.gateway.sandbox.seed import DEFAULT_BUNDLE_ID, KNOWN_BUNDLE_IDS, SEED_VERSIONS
+from graph.gateway.sandbox.wire import ERROR_NODE, METHOD, METHOD_NODE, Seal, Wire, success_node
 from graph.gateway.signing import SignType
-
-
-def token_digest(token: str) -> str:
-    """How the call log names a merchant token: enough to tell tokens apart, useless to anyone who reads it."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request the gateway received, refused ones included. Never holds the sign or a raw token."""
-
-    app_id: str | None
-    method: str | None
-    sign_type: str | None
-    timestamp: str | None
-    app_version: str | None  # None when blank or biz_content is unreadable
-    bundle_id: str | None  # the default applied when biz_content names none
-    app_auth_token_digest: str | None  # token_digest(app_auth_token), None when none was sent
-    outcome: str  # "ok", "business_error", a refusal ("invalid-signature", ...), or a Fault name ("BUSY", ...)
-    code: str | None  # of the answer sent; None when the body carried no readable code
-    sub_code: str | None
-
-    @property
-    def has_app_auth_token(self) -> bool:
-        return self.app_auth_token_digest is not None
+from graph.gateway.v3 import (
+    APP_AUTH_TOKEN_HEADER,
+    AUTH_SCHEME,
+    ENCRYPT_TYPE_HEADER,
+    ROOT_CERT_SN_HEADER,
+    VERSION_DETAIL_PATH,
+)
 
 
 @dataclass
@@ -80,15 +70,23 @@ class SandboxGateway:
         self,
         *,
         alipay_private_key: rsa.RSAPrivateKey,
-        apps: Mapping[str, rsa.RSAPublicKey],
+        apps: Mapping[str, rsa.RSAPublicKey | App],
         auth_tokens: Collection[str] = (),
         versions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
         tenants: Mapping[str, Mapping[tuple[str, str], Mapping[str, Any]]] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         timestamp_tolerance_s: float = 900,
+        alipay_cert_sn: str | None = None,
+        alipay_root_cert_sn: str | None = None,
     ) -> None:
+        """``apps`` maps app ids to their public key (public-key mode) or an ``App``; certificate-mode apps
+        need ``alipay_cert_sn`` (of the certificate of ``alipay_private_key``) and ``alipay_root_cert_sn``."""
         self._alipay_key = alipay_private_key
-        self._apps = dict(apps)
+        self._apps = {app_id: app if isinstance(app, App) else App(app) for app_id, app in apps.items()}
+        if any(app.app_cert_sn for app in self._apps.values()) and not (alipay_cert_sn and alipay_root_cert_sn):
+            raise ValueError("certificate-mode apps need alipay_cert_sn and alipay_root_cert_sn")
+        self._alipay_cert_sn = alipay_cert_sn
+        self._root_cert_sn = alipay_root_cert_sn
         # ISV mode: each merchant token may have versions of its own (a token with none sees the shared ones).
         self._tenants = dict(tenants or {})
         self._auth_tokens = frozenset(auth_tokens) | set(self._tenants)
@@ -101,13 +99,19 @@ class SandboxGateway:
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
         self.latency_s = 0.0  # added to every answer: a far-away gateway, for benchmarks and concurrency tests
-        self.received = 0  # requests that reached the endpoint, counted on arrival (a slow one is logged on leaving)
+        self.received = 0  # requests answered or being answered (a slow one is logged only when it leaves)
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was answering at once since the last reset
-        self.app = Starlette(routes=[Route("/gateway.do", self._endpoint, methods=["GET", "POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/gateway.do", self._endpoint, methods=["GET", "POST"]),
+                Route(VERSION_DETAIL_PATH, self._v3_endpoint, methods=["GET"]),
+            ]
+        )
 
     @classmethod
     def for_credentials(cls, creds: DemoCredentials, *, auth_tokens: Collection[str] = ()) -> SandboxGateway:
+        """A gateway that knows one app, in public-key mode."""
         return cls(
             alipay_private_key=creds.alipay_private_key,
             apps={creds.app_id: creds.app_public_key},
@@ -128,6 +132,19 @@ class SandboxGateway:
         self.latency_s = 0.0
         self.max_in_flight = self.in_flight
 
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
+        """Count the request in flight while it is answered, after the configured latency."""
+        self.received += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            yield
+        finally:
+            self.in_flight -= 1
+
     def _take_fault(self, app_version: str | None) -> Fault | None:
         for queued in self._faults:
             if queued.app_version is None or queued.app_version == app_version:
@@ -138,34 +155,30 @@ class SandboxGateway:
         return None
 
     async def _endpoint(self, request: Request) -> Response:
-        self.received += 1
         body = await request.body()
         params = merge_params(
             request.scope["query_string"].decode("utf-8", "replace"),
             body.decode("utf-8", "replace"),
             request.headers.get("content-type", ""),
         )
-        biz = parse_biz(params.get("biz_content"))
+        try:
+            biz, biz_refusal = parse_biz(biz_text(params, self._apps)), None
+        except Refusal as refusal:
+            biz, biz_refusal = {}, refusal
         app_version, bundle_id = requested(biz)
         if request.method != "POST":
-            self._log(params, app_version, bundle_id, "method-not-allowed", None)
+            self._log_v2(params, app_version, bundle_id, "method-not-allowed", None)
             return JSONResponse(
                 {"code": "405", "msg": "Method Not Allowed", "sub_msg": "gateway.do takes POST"},
                 status_code=405,
                 headers={"Allow": "POST"},
             )
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.latency_s:
-                await asyncio.sleep(self.latency_s)
-            wire, outcome = await self._answer(params, biz, app_version, bundle_id)
-        finally:
-            self.in_flight -= 1
-        self._log(params, app_version, bundle_id, outcome, wire)
+        async with self._serving():
+            wire, outcome = await self._answer(params, biz, biz_refusal, app_version, bundle_id)
+        self._log_v2(params, app_version, bundle_id, outcome, wire)
         return Response(wire.body, wire.status, media_type=wire.content_type)
 
-    def _log(
+    def _log_v2(
         self,
         params: Mapping[str, str],
         app_version: str | None,
@@ -186,14 +199,32 @@ class SandboxGateway:
                 outcome=outcome,
                 code=None if wire is None else wire.code,
                 sub_code=None if wire is None else wire.sub_code,
+                encrypted=bool(params.get("encrypt_type")),
+                app_cert_sn=params.get("app_cert_sn"),
+                alipay_root_cert_sn=params.get("alipay_root_cert_sn"),
             )
         )
 
-    async def _answer(
-        self, params: Mapping[str, str], biz: Mapping[str, Any] | None, app_version: str | None, bundle_id: str | None
-    ) -> tuple[Wire, str]:
+    def _seal(self, app: App | None, sign_type: SignType, *, encrypted: bool) -> Seal:
         # Alipay signs with the key pair it keeps for each app: for an app it does not know it cannot sign.
-        key = self._alipay_key if params.get("app_id") in self._apps else None
+        if app is None:
+            return Seal(None, sign_type)
+        return Seal(
+            self._alipay_key,
+            sign_type,
+            encrypt_key=app.encrypt_key if encrypted else None,
+            cert_sn=self._alipay_cert_sn if app.app_cert_sn else None,
+        )
+
+    async def _answer(
+        self,
+        params: Mapping[str, str],
+        biz: Mapping[str, Any] | None,
+        biz_refusal: Refusal | None,
+        app_version: str | None,
+        bundle_id: str | None,
+    ) -> tuple[Wire, str]:
+        app = self._apps.get(params.get("app_id", ""))
         sign_type = sign_type_of(params) or SignType.RSA2
         try:
             check_protocol(
@@ -203,19 +234,102 @@ class SandboxGateway:
                 auth_tokens=self._auth_tokens,
                 now=self._clock(),
                 tolerance_s=self._tolerance_s,
+                root_cert_sn=self._root_cert_sn,
+                biz_refusal=biz_refusal,
             )
         except Refusal as refusal:
-            node_name = METHOD_NODE if key is not None and params.get("method") == METHOD else ERROR_NODE
-            return signed(node_name, refusal.node, key, sign_type), refusal.outcome
+            node_name = METHOD_NODE if app is not None and params.get("method") == METHOD else ERROR_NODE
+            return self._seal(app, sign_type, encrypted=False).wire(node_name, refusal.node), refusal.outcome
+        # The request decrypted, so the API's answer goes back encrypted with the same key.
+        seal = self._seal(app, sign_type, encrypted=bool(params.get("encrypt_type")))
+        node, outcome, fault = await self._api(app_version, bundle_id, params.get("app_auth_token"))
+        if fault is None:
+            return seal.wire(METHOD_NODE, node), outcome
+        return faults.render(fault, node, seal), fault.name
+
+    async def _api(
+        self, app_version: str | None, bundle_id: str | None, app_auth_token: str | None
+    ) -> tuple[dict[str, Any], str, Fault | None]:
+        """The API's own answer (as a v2 node), its outcome, and the fault that replaces it, if one is queued."""
         fault = self._take_fault(app_version)
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         try:
-            versions = self._tenants.get(params.get("app_auth_token", ""), self._versions)
-            node = success_node(find_version(versions, self._bundle_ids, app_version, bundle_id))
-            outcome = "ok"
+            versions = self._tenants.get(app_auth_token or "", self._versions)
+            return success_node(find_version(versions, self._bundle_ids, app_version, bundle_id)), "ok", fault
         except Refusal as refusal:
-            node, outcome = refusal.node, refusal.outcome
-        if fault is None:
-            return signed(METHOD_NODE, node, self._alipay_key, sign_type), outcome
-        return render(fault, node, self._alipay_key, sign_type), fault.name
+            return refusal.node, refusal.outcome, fault
+
+    async def _v3_endpoint(self, request: Request) -> Response:
+        body = (await request.body()).decode("utf-8", "replace")
+        query = request.scope["query_string"].decode("latin-1")
+        raw_path = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+        # What the client signed: the request target exactly as it arrived, query included.
+        path_query = raw_path.decode("latin-1") + (f"?{query}" if query else "")
+        args = dict(parse_qsl(query, keep_blank_values=True))
+        app_version = args.get("app_version", "").strip() or None
+        bundle_id = args.get("bundle_id") or DEFAULT_BUNDLE_ID
+        fields = _auth_fields(request.headers.get("authorization"))
+        app = self._apps.get(fields.get("app_id", ""))
+        encrypted = bool(request.headers.get(ENCRYPT_TYPE_HEADER))
+        async with self._serving():
+            now = self._clock()
+            try:
+                v3.check_request(
+                    request.method,
+                    path_query,
+                    body,
+                    request.headers,
+                    apps=self._apps,
+                    auth_tokens=self._auth_tokens,
+                    now=now,
+                    tolerance_s=self._tolerance_s,
+                    root_cert_sn=self._root_cert_sn,
+                )
+            except Refusal as refusal:
+                wire, outcome = self._v3_seal(app, now, encrypted=False).wire(refusal.node), refusal.outcome
+            else:
+                seal = self._v3_seal(app, now, encrypted=encrypted)
+                node, outcome, fault = await self._api(
+                    app_version, bundle_id, request.headers.get(APP_AUTH_TOKEN_HEADER)
+                )
+                wire = seal.wire(node) if fault is None else v3.render(fault, node, seal)
+                outcome = outcome if fault is None else fault.name
+        token = request.headers.get(APP_AUTH_TOKEN_HEADER)
+        self.calls.append(
+            Call(
+                app_id=fields.get("app_id"),
+                method="GET " + VERSION_DETAIL_PATH,
+                sign_type=AUTH_SCHEME if fields else None,
+                timestamp=fields.get("timestamp"),
+                app_version=app_version,
+                bundle_id=bundle_id,
+                app_auth_token_digest=token_digest(token) if token else None,
+                outcome=outcome,
+                code=wire.code,
+                sub_code=wire.sub_code,
+                protocol="v3",
+                encrypted=encrypted,
+                app_cert_sn=fields.get("app_cert_sn"),
+                alipay_root_cert_sn=request.headers.get(ROOT_CERT_SN_HEADER),
+            )
+        )
+        return Response(wire.body, wire.status, headers=dict(wire.headers), media_type=wire.content_type)
+
+    def _v3_seal(self, app: App | None, now: datetime, *, encrypted: bool) -> v3.V3Seal:
+        if app is None:
+            return v3.V3Seal(None, now)
+        return v3.V3Seal(
+            self._alipay_key,
+            now,
+            encrypt_key=app.encrypt_key if encrypted else None,
+            cert_sn=self._alipay_cert_sn if app.app_cert_sn else None,
+        )
+
+
+def _auth_fields(authorization: str | None) -> Mapping[str, str]:
+    """The v3 auth string's fields, for the call log and for choosing the seal; empty when unreadable."""
+    try:
+        return v3.parse_authorization(authorization).fields
+    except Refusal:
+        return {}

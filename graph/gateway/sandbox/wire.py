@@ -1,18 +1,22 @@
 """How Alipay's v2 gateway writes an answer, byte for byte.
 
 The body is assembled as text, not ``json.dumps`` of a wrapper: the signature covers the node's text as
-it stands in the body, so the node is serialised once, signed, and pasted in unchanged.
+it stands in the body, so the node is serialised once, signed, and pasted in unchanged. When the request
+was encrypted, the API's answer (success or business failure) goes back as a quoted base64 ciphertext,
+and the signature covers that quoted string; in certificate mode the body also names Alipay's certificate
+in ``alipay_cert_sn`` (not signed).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from graph.gateway import aes
 from graph.gateway.signing import SignType, sign
 
 METHOD = "alipay.open.mini.version.detail.query"
@@ -42,6 +46,7 @@ SUB_MSG: Mapping[str, str] = {
     "isv.missing-signature": "缺少签名参数",
     "isv.missing-timestamp": "缺少时间戳参数",
     "isv.missing-version": "缺少版本参数",
+    "isv.missing-nonce": "缺少nonce参数",
     "isv.invalid-app-id": "无效的AppID参数",
     "isv.invalid-format": "无效的数据格式",
     "isv.invalid-charset": "无效的字符集",
@@ -59,7 +64,17 @@ SUB_MSG: Mapping[str, str] = {
     "BUNDLE_ID_NOT_EXIST": "端参数不存在",
     "VERSION_IS_BLANK": "版本字段为空",
     "VERSION_NOT_EXIST": "版本不存在",
+    "isv.decryption-error-not-valid-encrypt-type": "解密出错,不支持的加密算法",
+    "isv.decryption-error-not-valid-encrypt-key": "解密出错, 未配置加密密钥或加密密钥格式错误",
+    "isv.decryption-error-unknown": "解密出错,未知异常",
+    # Certificate mode: named in the gateway's style; the public error list we had does not spell these out.
+    "isv.missing-app-cert-sn": "缺少应用公钥证书序列号",
+    "isv.missing-alipay-root-cert-sn": "缺少支付宝根证书序列号",
+    "isv.invalid-app-cert-sn": "无效的应用公钥证书序列号",
+    "isv.invalid-alipay-root-cert-sn": "无效的支付宝根证书序列号",
 }
+# Answers the API itself gives (as opposed to the gateway's refusals): these go back encrypted under AES.
+API_CODES = frozenset({"10000", "40004"})
 
 
 def error_node(code: str, sub_code: str, sub_msg: str | None = None) -> dict[str, Any]:
@@ -77,10 +92,11 @@ def node_text(node: Mapping[str, Any]) -> str:
     return json.dumps(node, ensure_ascii=False, separators=(",", ":")).replace("/", "\\/")
 
 
-def body_text(node_name: str, text: str, sign_value: str | None) -> str:
+def body_text(node_name: str, text: str, sign_value: str | None, cert_sn: str | None = None) -> str:
     if sign_value is None:
         return f'{{"{node_name}":{text}}}'
-    return f'{{"{node_name}":{text},"sign":"{sign_value}"}}'
+    cert = f',"alipay_cert_sn":"{cert_sn}"' if cert_sn else ""
+    return f'{{"{node_name}":{text}{cert},"sign":"{sign_value}"}}'
 
 
 @dataclass(frozen=True)
@@ -92,12 +108,32 @@ class Wire:
     content_type: str = CONTENT_TYPE
     code: str | None = None
     sub_code: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # v3: the signature headers
 
 
-def signed(node_name: str, node: Mapping[str, Any], key: rsa.RSAPrivateKey | None, sign_type: SignType) -> Wire:
-    """The standard answer; ``key=None`` leaves it unsigned, as for an app the gateway does not know."""
-    text = node_text(node)
-    sign_value = None if key is None else sign(text.encode("utf-8"), key, sign_type)
-    return Wire(
-        body_text(node_name, text, sign_value).encode("utf-8"), code=node["code"], sub_code=node.get("sub_code")
-    )
+@dataclass(frozen=True)
+class Seal:
+    """How the gateway signs (and, when the request was encrypted, encrypts) its answers to one request."""
+
+    key: rsa.RSAPrivateKey | None = field(repr=False)  # None: unsigned, as for an app the gateway does not know
+    sign_type: SignType = SignType.RSA2
+    encrypt_key: bytes | None = field(default=None, repr=False)  # the app's AES key when the request used it
+    cert_sn: str | None = None  # certificate mode: alipay_cert_sn, the SN of the certificate of ``key``
+
+    def text(self, node: Mapping[str, Any]) -> str:
+        """The node's text as it stands in the body: the object, or the quoted ciphertext of it."""
+        if self.encrypt_key is None or node.get("code") not in API_CODES:
+            return node_text(node)
+        # Base64 has no character JSON escapes, so the quoted ciphertext is a valid JSON string as it is.
+        return '"' + aes.encrypt(node_text(node), self.encrypt_key) + '"'
+
+    def sign(self, text: str) -> str | None:
+        return None if self.key is None else sign(text.encode("utf-8"), self.key, self.sign_type)
+
+    def unsigned(self) -> Seal:
+        return replace(self, key=None)
+
+    def wire(self, node_name: str, node: Mapping[str, Any]) -> Wire:
+        text = self.text(node)
+        body = body_text(node_name, text, self.sign(text), self.cert_sn)
+        return Wire(body.encode("utf-8"), code=node["code"], sub_code=node.get("sub_code"))

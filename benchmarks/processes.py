@@ -1,0 +1,81 @@
+"""Servers for the benchmarks, each in a process of its own so that each gets a core's worth of scheduling.
+
+    python -m benchmarks.processes sandbox --port P --keys DIR [--latency S] [--versions N]
+    python -m benchmarks.processes bare --port P --body FILE
+
+``sandbox`` is the sandbox gateway with ``N`` synthetic versions ``9.0`` ... ``9.N-1`` besides the seed;
+``bare`` is the baseline: a bare Starlette endpoint that answers every POST /graphql with the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from graph.gateway.sandbox import SEED_VERSIONS, SandboxGateway
+
+SYNTHETIC_BASE = ("0.0.1", "com.alipay.alipaywallet")
+
+
+def synthetic_versions(count: int) -> dict[tuple[str, str], Any]:
+    record = SEED_VERSIONS[SYNTHETIC_BASE]
+    versions: dict[tuple[str, str], Any] = dict(SEED_VERSIONS)
+    for i in range(count):
+        versions[(f"9.{i}", SYNTHETIC_BASE[1])] = {**record, "app_version": f"9.{i}"}
+    return versions
+
+
+def sandbox_app(keys: Path, latency_s: float, versions: int) -> Starlette:
+    alipay_key = serialization.load_pem_private_key((keys / "alipay_private.pem").read_bytes(), password=None)
+    app_public = serialization.load_pem_public_key((keys / "app_public.pem").read_bytes())
+    assert isinstance(alipay_key, rsa.RSAPrivateKey)
+    assert isinstance(app_public, rsa.RSAPublicKey)
+    app_id = (keys / "app_id").read_text().strip()
+    gateway = SandboxGateway(
+        alipay_private_key=alipay_key, apps={app_id: app_public}, versions=synthetic_versions(versions)
+    )
+    gateway.latency_s = latency_s
+
+    async def calls(request: Request) -> Response:  # the call log's length, for a benchmark in another process
+        return Response(str(len(gateway.calls)), media_type="text/plain")
+
+    return Starlette(routes=[Route("/_calls", calls), Mount("/", gateway.app)])
+
+
+def bare_app(body: bytes) -> Starlette:
+    async def graphql(request: Request) -> Response:
+        await request.body()
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["sandbox", "bare"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--keys", type=Path)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--versions", type=int, default=0)
+    parser.add_argument("--body", type=Path)
+    args = parser.parse_args()
+    if args.kind == "sandbox":
+        app = sandbox_app(args.keys, args.latency, args.versions)
+    else:
+        app = bare_app(args.body.read_bytes())
+    sys.stdout.flush()
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The Node side of the federation tests: Apollo's own packages in tests/federation, run as child processes.
+
+Locally the tests skip when node or the packages are missing (``npm ci`` in tests/federation installs them);
+with ``CI_REQUIRE_NODE=1`` (set by .ci/run) they fail instead, so CI can never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FEDERATION_DIR = Path(__file__).parent / "federation"
+PACKAGES = ("@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph", "graphql")
+REQUIRE_VARIABLE = "CI_REQUIRE_NODE"
+_START_TIMEOUT_S = 30.0
+_COMPOSE_TIMEOUT_S = 60.0
+
+
+def missing_node(directory: Path = FEDERATION_DIR, which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """Why the Node tests cannot run here, or None when they can."""
+    if which("node") is None:
+        return "node is not on PATH"
+    for package in PACKAGES:
+        if not (directory / "node_modules" / package / "package.json").is_file():
+            return f"{package} is not installed in {directory}: run `npm ci --prefix tests/federation` (see .ci/run)"
+    return None
+
+
+def require_node(environ: Mapping[str, str] = os.environ, reason: str | None = None) -> None:
+    """Skip the calling test when Node is missing, or fail it when the environment says Node is required."""
+    if reason is None:
+        return
+    if environ.get(REQUIRE_VARIABLE) == "1":
+        pytest.fail(f"{REQUIRE_VARIABLE}=1 but the federation tests cannot run: {reason}")
+    pytest.skip(f"federation tests need Node and Apollo's packages: {reason}")
+
+
+def node_environ(authorization: str | None = None) -> dict[str, str]:
+    # Without APOLLO_KEY & co. Apollo's packages never try to report usage to Apollo's cloud.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APOLLO_")}
+    env["NODE_ENV"] = "test"
+    if authorization is not None:
+        env["SUBGRAPH_AUTHORIZATION"] = authorization  # read by subgraphs.mjs, never passed on argv
+    return env
+
+
+@dataclass(frozen=True)
+class Composition:
+    returncode: int
+    errors: list[dict[str, str]]
+    hints: list[dict[str, str]]
+    supergraph_sdl: str | None
+    stderr: str
+
+    @property
+    def error_codes(self) -> list[str]:
+        return [error["code"] for error in self.errors]
+
+
+def compose(*subgraphs: str, authorization: str | None = None) -> Composition:
+    """Run compose.mjs over ``NAME=URL`` / ``NAME=FILE`` arguments."""
+    done = subprocess.run(
+        ["node", "compose.mjs", *subgraphs],
+        cwd=FEDERATION_DIR,
+        env=node_environ(authorization),
+        capture_output=True,
+        text=True,
+        timeout=_COMPOSE_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode not in (0, 1):
+        raise AssertionError(f"compose.mjs failed ({done.returncode}): {done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return Composition(done.returncode, result["errors"], result["hints"], result["supergraphSdl"], done.stderr)
+
+
+@contextlib.contextmanager
+def started(script: str, *args: str, logs: Path, authorization: str | None = None) -> Iterator[str]:
+    """Run a long-lived script that prints ``{"url": ...}`` once it listens; yield that URL, stop it on exit.
+
+    Output goes to files, not pipes: nobody reads a pipe after start-up, and a full one would stall the process.
+    """
+    out, err = logs / f"{script}.stdout", logs / f"{script}.stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(
+            ["node", script, *args], cwd=FEDERATION_DIR, env=node_environ(authorization), stdout=stdout, stderr=stderr
+        )
+    try:
+        yield _wait_for_url(script, process, out, err)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover  (node ends on SIGTERM)
+            process.kill()
+            process.wait()
+
+
+def _wait_for_url(script: str, process: subprocess.Popen[bytes], out: Path, err: Path) -> str:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for line in out.read_text().splitlines():
+            with contextlib.suppress(ValueError, AttributeError):  # not JSON, or not an object
+                url = json.loads(line).get("url")
+                if isinstance(url, str):
+                    return url
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"node {script} did not start: {err.read_text()[-2000:]}")
