@@ -27,8 +27,8 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.http import process_result
 from strawberry.exceptions import MissingQueryError
+from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
