@@ -57,10 +57,10 @@ FAULTS = [
     FaultCase(
         "slow beyond the deadline",
         "ALIPAY_UNAVAILABLE",
-        2,  # 0.4 s timed out, backoff <= 0.1 s, the second attempt cut at 0.6 s
-        ((Fault.slow(1.0), 3),),
-        settings={"timeout_s": 0.4, "operation_deadline_s": 0.6},
-        seconds=(0.55, 1.5),
+        2,  # 0.5 s timed out, backoff <= 0.1 s, the second attempt (which could last till 1.1 s) cut at 0.8 s
+        ((Fault.slow(1.2), 3),),
+        settings={"timeout_s": 0.5, "operation_deadline_s": 0.8},
+        seconds=(0.75, 1.4),  # without the deadline: three attempts, over 1.5 s
     ),
 ]
 

@@ -8,9 +8,10 @@ cannot pass for a right one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -44,25 +45,30 @@ def tenant_versions(tenant: str) -> dict[tuple[str, str], Mapping[str, Any]]:
 
 
 @pytest.fixture
-def tenant_graph(demo_credentials: DemoCredentials, credentials: Credentials) -> Iterator[tuple[str, SandboxGateway]]:
+def tenant_graph(
+    demo_credentials: DemoCredentials, credentials: Credentials
+) -> Iterator[tuple[Callable[..., str], SandboxGateway]]:
+    """A gateway serving three tenants, and a way to start the service in front of it with settings changed."""
     gateway = SandboxGateway(
         alipay_private_key=demo_credentials.alipay_private_key,
         apps={demo_credentials.app_id: demo_credentials.app_public_key},
         versions=tenant_versions("-"),
         tenants={MERCHANT_TOKEN: tenant_versions("A"), OTHER_MERCHANT_TOKEN: tenant_versions("B")},
     )
-    with serve(WireSigns(gateway.app)) as gateway_url:
+    with contextlib.ExitStack() as stack:
+        gateway_url = stack.enter_context(serve(WireSigns(gateway.app)))
         settings = Settings(
             credentials=credentials,
             gateway_url=f"{gateway_url}/gateway.do",
             allow_anonymous=True,
             rate_limit_per_min=0,
             timeout_s=2.0,
-            cache_ttl_s=0.5,  # short: the run keeps going back to the gateway, where the faults are
-            cache_error_ttl_s=0.5,
         )
-        with serve(create_app(replace(settings)), lifespan="on") as url:
-            yield url, gateway
+
+        def start(**changes: Any) -> str:
+            return stack.enter_context(serve(create_app(replace(settings, **changes)), lifespan="on"))
+
+        yield start, gateway
 
 
 def check(token: str | None, version: str, bundle: str, response: httpx.Response) -> str:
@@ -89,8 +95,10 @@ def check(token: str | None, version: str, bundle: str, response: httpx.Response
     return code
 
 
-async def test_load_run_with_faults_loses_nothing(tenant_graph: tuple[str, SandboxGateway]) -> None:
-    url, gateway = tenant_graph
+async def test_load_run_with_faults_loses_nothing(tenant_graph: tuple[Callable[..., str], SandboxGateway]) -> None:
+    start, gateway = tenant_graph
+    # Short cache lifetimes: the run keeps going back to the gateway, where the faults are.
+    url = start(cache_ttl_s=0.5, cache_error_ttl_s=0.5)
     rng = random.Random(5)  # noqa: S311  (a reproducible mix, not a secret)
     plan = [
         (rng.choice(list(TENANTS)), rng.choice(VERSIONS), rng.choice(BUNDLES), rng.random() < 0.5)
@@ -135,10 +143,11 @@ async def test_load_run_with_faults_loses_nothing(tenant_graph: tuple[str, Sandb
     print(f"load run: {REQUESTS} requests, concurrency {CONCURRENCY}, outcomes {dict(outcomes)}")  # noqa: T201
 
 
-async def test_concurrent_answers_never_mix(tenant_graph: tuple[str, SandboxGateway]) -> None:
-    # Every distinct (tenant, version, client) at once, three times over, behind a slow gateway: 200 requests in
+async def test_concurrent_answers_never_mix(tenant_graph: tuple[Callable[..., str], SandboxGateway]) -> None:
+    # Every distinct (tenant, version, client) at once, three times over, behind a slow gateway: 225 requests in
     # flight together, sharing batches, single flights and the cache, each checked against its own key.
-    url, gateway = tenant_graph
+    start, gateway = tenant_graph
+    url = start()
     gateway.latency_s = 0.1
     keys = [(t, v, b) for t in TENANTS for v in VERSIONS[:-1] for b in BUNDLES]
     requests = keys * 3
