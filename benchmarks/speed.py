@@ -311,6 +311,7 @@ def main() -> None:
         "ALIPAY_GATEWAY_URL": f"http://127.0.0.1:{sandbox_port}/gateway.do",
         "GRAPH_ALLOW_ANONYMOUS": "true",
         "GRAPH_CACHE_MAX_ENTRIES": "50000",  # P1b warms 8,000 answers; the default bound is P6's subject
+        "GRAPH_CACHE_TTL_S": "600",  # and they must outlive the warm-up on a busy machine
         "PYTHONPATH": str(ROOT),
     }
     service = f"http://127.0.0.1:{service_port}"

@@ -1,4 +1,4 @@
-"""The ASGI application: /graphql, /healthz, /readyz, with the gateway client owned by the lifespan.
+"""The ASGI application: /graphql, /healthz, /readyz, /metrics, with the gateway client owned by the lifespan.
 
 ``GET /graphql`` from a browser serves the GraphiQL playground; its assets are under ``/graphiql/static/``.
 """
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
@@ -25,19 +27,34 @@ from graph.config import ConfigError, Settings
 from graph.endpoint import GraphQLEndpoint
 from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, assets_built, render_page
+from graph.metrics import CONTENT_TYPE, Metrics
 from graph.ratelimit import RateLimit
 from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
+from graph.telemetry import RequestTelemetry, Telemetry
+from graph.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("graph.app")
 
 
 def create_app(
-    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, ide_static_dir: Path = STATIC_DIR
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    ide_static_dir: Path = STATIC_DIR,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """Build the service. ``transport`` replaces the network under the gateway client (tests);
-    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``)."""
+    ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``);
+    ``tracer_provider`` replaces the process's OpenTelemetry provider (tests, embedding)."""
+    telemetry = Telemetry(
+        Metrics(settings.metrics_operations),
+        Tracing(tracer_provider, record_query_text=settings.trace_query_text),
+    )
     page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
     schema = create_schema(
         introspection=settings.introspection,
@@ -53,6 +70,7 @@ def create_app(
         Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
     if page is not None:
         # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
@@ -60,7 +78,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = build_services(settings, transport=transport)
+        services = build_services(settings, transport=transport, telemetry=telemetry)
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
@@ -70,25 +88,24 @@ def create_app(
                 "'Loading...' without internet; build them with `%s`",
                 BUILD_COMMAND,
             )
-        log.info(
-            "service ready",
-            extra={
-                "version": __version__,
-                "app_id": services.client.app_id,
-                "demo": settings.demo,
-                "gateway": services.gateway_url,
-            },
-        )
+        # The one start-up summary line: what an operator checks first, nothing secret in it.
+        summary = settings.summary()
+        summary["app_id"] = services.client.app_id
+        log.info("service ready", extra={"version": __version__, "pid": os.getpid(), **summary})
         try:
             yield
         finally:
+            # uvicorn gets here after the requests in flight finished (or the grace period ran out).
             await services.aclose()
+            log.info("service stopped", extra={"pid": os.getpid()})
 
     app = Starlette(
         routes=routes,
-        # Outermost first, each a small pure-ASGI module: who may call, how often, how much they may send (read
-        # here, bounded, before anything else reads it), then the whole-response cache and its fast path.
         middleware=[
+            # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
+            Middleware(RequestTelemetry, telemetry=telemetry),
+            # Then, each a small pure-ASGI module: who may call, how often, how much they may send (read here,
+            # bounded, before anything else reads it), and the whole-response cache with its fast path.
             Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
             Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
@@ -97,6 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
+    app.state.telemetry = telemetry
     return app
 
 
@@ -116,12 +134,27 @@ async def _readyz(request: Request) -> Response:
     )
 
 
+async def _metrics(request: Request) -> Response:
+    # No API key: scrapers rarely carry one, and nothing here is secret (labels are bounded and anonymous).
+    telemetry: Telemetry = request.app.state.telemetry
+    return Response(telemetry.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
 def from_environ() -> Starlette:
-    """Zero-argument factory for ``uvicorn --factory graph.app:from_environ`` (the Dockerfile's command)."""
+    """Zero-argument factory for ``uvicorn --factory graph.app:from_environ``; each worker calls it."""
+    return _from_environ(demo=False)
+
+
+def demo_from_environ() -> Starlette:
+    """The same for ``serve --demo``: every worker gets its own embedded sandbox and throw-away keys."""
+    return _from_environ(demo=True)
+
+
+def _from_environ(*, demo: bool) -> Starlette:
     from graph import logs
 
     try:
-        settings = Settings.from_environ()
+        settings = Settings.from_environ(demo=demo)
     except ConfigError as exc:
         # One line naming the variable, not a traceback: what an operator reads in `docker logs`.
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201

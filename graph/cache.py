@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -83,24 +84,34 @@ class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]  # aiocache s
 
 
 class AnswerCache:
-    """get/set/ping that never raise; backend trouble is logged (rate-limited) and reported by ``healthy``."""
+    """get/set/ping that never raise; backend trouble is logged (rate-limited) and reported by ``healthy``.
+
+    ``lookups`` (hit, miss, error) and ``errors`` (get, set, ping) are plain counts, exported as metrics.
+    """
 
     def __init__(self, backend: Any, name: str) -> None:
         self.backend = backend
         self.name = name
         self.healthy = True
+        self.lookups: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
         self._last_warning = float("-inf")
 
     async def get(self, key: str) -> Entry | None:
         try:
             raw = await self.backend.get(key)
         except Exception as exc:
-            self._degraded("read", exc)
+            self.lookups["error"] += 1
+            self._degraded("get", exc)
             return None
         self._recovered()
-        if raw is None:
-            return None
-        return raw if isinstance(raw, Entry) else Entry.loads(raw)
+        entry = None if raw is None else raw if isinstance(raw, Entry) else Entry.loads(raw)
+        self.lookups["miss" if entry is None else "hit"] += 1
+        return entry
+
+    def entries(self) -> int | None:
+        """How many entries the memory cache holds (None for Redis: shared, and counting it costs a round trip)."""
+        return len(self.backend) if isinstance(self.backend, BoundedMemoryCache) else None
 
     async def set(self, key: str, entry: Entry, ttl_s: float) -> None:
         if ttl_s <= 0:
@@ -109,7 +120,7 @@ class AnswerCache:
         try:
             await self.backend.set(key, value, ttl=_ttl(ttl_s))
         except Exception as exc:
-            self._degraded("write", exc)
+            self._degraded("set", exc)
             return
         self._recovered()
 
@@ -132,6 +143,7 @@ class AnswerCache:
             await self.backend.close()
 
     def _degraded(self, what: str, exc: BaseException) -> None:
+        self.errors[what] += 1
         self.healthy = False
         now = time.monotonic()
         if now - self._last_warning >= DEGRADED_LOG_INTERVAL_S:

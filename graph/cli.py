@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="no credentials: an embedded sandbox gateway answers")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (each with its own gateway pool and memory cache)"
+    )
 
     export = commands.add_parser("export-schema", help="print the schema's SDL")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return build()
         settings = Settings.from_environ(demo=args.demo)
         if args.command == "serve":
-            return _serve(settings, args.host, args.port)
+            return _serve(settings, args.host, args.port, args.workers)
         return _query(settings, args.document, args.variables, args.operation_name)
     except ConfigError as exc:
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201  (the one line a misconfigured start prints)
@@ -70,14 +73,26 @@ def _export_schema(output: Path | None) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
     from graph import logs
-    from graph.app import create_app
 
+    if not 1 <= workers <= 64:
+        raise ConfigError("--workers: expected a whole number from 1 to 64")
     logs.configure(settings.log_format, settings.log_level)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    # An import string and a factory, as workers need: each worker process builds its own app from the
+    # environment (already validated above, so a bad setting stopped us with one line before any fork).
+    uvicorn.run(
+        "graph.app:demo_from_environ" if settings.demo else "graph.app:from_environ",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
     return 0
 
 

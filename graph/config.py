@@ -70,6 +70,9 @@ class Settings:
     breaker_reset_s: float = 10.0  # how long an open circuit waits before letting one probe call through
     log_format: str = "json"
     log_level: str = "INFO"
+    metrics_operations: frozenset[str] = frozenset()  # operation names that get their own metric label
+    trace_query_text: bool = False  # record the operation's text on its span (literals may hold data)
+    shutdown_grace_s: int = 20  # how long a stopping server lets requests in flight finish
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -113,12 +116,46 @@ class Settings:
             breaker_reset_s=_number(env, "GRAPH_BREAKER_RESET_S", 10.0, float, minimum=0.01, maximum=3600),
             log_format=log_format,
             log_level=log_level,
+            metrics_operations=_operation_names(env.get("GRAPH_METRICS_OPERATIONS", "")),
+            trace_query_text=_flag(env, "GRAPH_TRACE_QUERY_TEXT", False),
+            shutdown_grace_s=_number(env, "GRAPH_SHUTDOWN_GRACE_S", 20, int, minimum=0, maximum=3600),
         )
 
     @property
     def closed(self) -> bool:
         """True when no caller can get in: no API keys and anonymous access not allowed."""
         return not self.api_keys and not self.allow_anonymous
+
+    def summary(self) -> dict[str, object]:
+        """What an operator checks at start-up, with nothing secret: no keys, API keys or cache password."""
+        cache = urlsplit(self.cache_url)
+        if self.api_keys:
+            auth = f"api keys ({len(self.api_keys)})"
+        else:
+            auth = "anonymous" if self.allow_anonymous else "closed"
+        return {
+            "app_id": self.credentials.app_id if self.credentials else "demo",
+            "gateway": "in-process sandbox" if self.demo else _host(self.gateway_url),
+            "protocol": self.protocol,
+            "sign_type": self.credentials.sign_type.value if self.credentials else "RSA2",
+            "keys": "certificates" if self.credentials and self.credentials.certs else "public key",
+            "encryption": "AES" if self.credentials and self.credentials.encrypt_key else "off",
+            "cache": "memory" if cache.scheme == "memory" else f"redis {_host(self.cache_url)}{cache.path or '/0'}",
+            "auth": auth,
+            "timeout_s": self.timeout_s,
+            "retries": self.retries,
+            "max_concurrency": self.max_concurrency,
+            "max_upstream_calls": self.max_upstream_calls,
+            "max_body_bytes": self.max_body_bytes,
+            "rate_limit_per_min": self.rate_limit_per_min,
+            "operation_deadline_s": self.operation_deadline_s,
+            "breaker": f"{self.breaker_failures} failures, {self.breaker_reset_s:g} s"
+            if self.breaker_failures
+            else "off",
+            "batching": self.max_batch_operations if self.allow_batching else "off",
+            "cache_ttl_s": self.cache_ttl_s,
+            "shutdown_grace_s": self.shutdown_grace_s,
+        }
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -145,6 +182,19 @@ def _number(
     if not minimum <= value <= maximum:  # type: ignore[operator]  # T is int or float here; NaN fails too
         raise ConfigError(f"{name}: must be between {minimum} and {maximum}")
     return value
+
+
+def _host(url: str) -> str:
+    """host[:port] of a URL, without whatever user or password it carries."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def _operation_names(raw: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in raw.split(",") if name.strip())
+    if len(names) > 200 or not all(re.fullmatch(r"[_A-Za-z][_0-9A-Za-z]{0,99}", name) for name in names):
+        raise ConfigError("GRAPH_METRICS_OPERATIONS: expected at most 200 comma-separated GraphQL operation names")
+    return names
 
 
 def _url(raw: str, protocol: str) -> str:

@@ -19,6 +19,10 @@ class SingleFlight(Generic[K, V]):
         self._calls: dict[K, asyncio.Task[V]] = {}
         self.joined = 0  # callers that shared another's call (for metrics and tests of our own)
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._calls)
+
     async def do(self, key: K, call: Callable[[], Awaitable[V]]) -> V:
         task = self._calls.get(key)
         if task is None:

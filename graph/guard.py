@@ -1,30 +1,25 @@
-"""The HTTP edge in front of /graphql: request ids, caller keys, the merchant-token header.
+"""The HTTP policy in front of /graphql: caller keys and the merchant-token header.
 
-Pure ASGI (no BaseHTTPMiddleware) so it adds no task per request and never buffers bodies. It tells what comes
-after it (``graph.ratelimit``) who the caller is: ``scope["state"]["caller"]``, a fingerprint of the API key
-that matched (never the key), or None for an anonymous caller. The body bound is ``graph.bodylimit``'s.
+Pure ASGI (no BaseHTTPMiddleware) so it adds no task per request and never buffers bodies. Request ids,
+counts and the request's log line come from ``graph.telemetry.RequestTelemetry``, outside this layer; the body
+bound is ``graph.bodylimit``'s. It tells what comes after it (``graph.ratelimit``) who the caller is:
+``scope["state"]["caller"]``, a fingerprint of the API key that matched (never the key), or None for an
+anonymous caller.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
-import time
-import uuid
 from collections.abc import Collection
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graph.refusal import refusal
 
-log = logging.getLogger("graph.http")
-
 TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
-REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -49,42 +44,14 @@ class Guard:
         self._path = graphql_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] != self._path:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        given = headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            refused = self._refusal(scope, headers, state) if scope["path"] == self._path else None
-            if refused is None:
-                await self.app(scope, receive, send_with_id)
-            else:
-                await refusal(*refused)(scope, receive, send_with_id)
-        finally:
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+        refused = self._refusal(scope, Headers(scope=scope), scope.setdefault("state", {}))
+        if refused is None:
+            await self.app(scope, receive, send)
+        else:
+            await refusal(*refused)(scope, receive, send)
 
     def _refusal(
         self, scope: Scope, headers: Headers, state: dict[str, object]

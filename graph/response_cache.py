@@ -32,10 +32,12 @@ from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from graph import request
 from graph.cache import AnswerCache, Entry
 from graph.context import http_context
 from graph.freshness import Freshness, no_cache
 from graph.guard import TOKEN_HEADER
+from graph.telemetry import Telemetry
 
 KEY_PREFIX = "response:"
 _CACHEABLE_ERRORS = {"ALIPAY_BUSINESS_ERROR"}
@@ -144,9 +146,24 @@ class ResponseCache:
         key = cache_key(operation, headers)
         cache: AnswerCache = scope["app"].state.services.responses
         if not no_cache(headers.get("cache-control", "")):
-            entry = await cache.get(key)
+            telemetry: Telemetry = scope["app"].state.telemetry
+            started = time.perf_counter()
+            with telemetry.tracing.span("cache.get", {"cache.name": "response", "cache.backend": cache.name}) as span:
+                entry = await cache.get(key)
+                span.set("cache.hit", entry is not None)
+            state = request.current()
+            if state is not None:
+                state.response_cache = "miss" if entry is None else "hit"
             if entry is not None:
                 await _send_hit(send, entry, self._clock())
+                # Counted like an executed operation, with the name and outcome it had when it was stored.
+                operation_seen = entry.payload.get("operation") or {}
+                telemetry.operation(
+                    str(operation_seen.get("name", "anonymous")),
+                    str(operation_seen.get("outcome", "ok")),
+                    time.perf_counter() - started,
+                    [str(code) for code in operation_seen.get("codes", [])],
+                )
                 return
         freshness = Freshness()
         state = scope.setdefault("state", {})
@@ -206,7 +223,12 @@ class ResponseCache:
         codes = ((error.get("extensions") or {}).get("code") for error in result.get("errors") or [])
         if ttl <= 0 or any(code not in _CACHEABLE_ERRORS for code in codes):
             return
-        payload = {"body": stored.decode(), "answered": bool(freshness.ages)}
+        payload: dict[str, Any] = {"body": stored.decode(), "answered": bool(freshness.ages)}
+        state = request.current()
+        if state is not None and state.operation is not None:  # for the metrics and log line of each hit
+            errors = result.get("errors") or []
+            error_codes = [(error.get("extensions") or {}).get("code") for error in errors]
+            payload["operation"] = {"name": state.operation, "outcome": state.outcome, "codes": error_codes}
         # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
         await cache.set(key, Entry("ok", payload, self._clock() - freshness.age_s), ttl)
 

@@ -18,6 +18,7 @@ from graph.errors import BadUserInput
 from graph.freshness import CacheAge
 from graph.limits import UpstreamBudget
 from graph.masking import MaskInternalErrors, should_mask
+from graph.operation_telemetry import OperationTelemetry
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import version
@@ -76,9 +77,16 @@ class Schema(FederationSchema):
 
 def create_schema(*, introspection: bool = True, batch_operations: int | None = None) -> Schema:
     """``batch_operations``: most operations in one batched request (a JSON array), None for no batching."""
-    # DocumentLimits parses and validates (each through a bounded LRU: a document nearly always repeats), with
-    # the token, depth and alias limits in front so that an oversized document costs neither.
-    extensions: list[type[SchemaExtension]] = [DocumentLimits, MaskInternalErrors, UpstreamBudget, CacheAge]
+    extensions: list[type[SchemaExtension]] = [
+        # OperationTelemetry first: its span encloses the rest, and it sees errors as callers do (masked).
+        OperationTelemetry,
+        # DocumentLimits parses and validates, each through a bounded LRU (a document nearly always repeats),
+        # with the token, depth and alias limits in front so that an oversized document costs neither.
+        DocumentLimits,
+        MaskInternalErrors,
+        UpstreamBudget,
+        CacheAge,
+    ]
     if not introspection:
         extensions.append(DisableIntrospection)
     batching = None if batch_operations is None else BatchingConfig(max_operations=batch_operations)

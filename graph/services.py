@@ -13,6 +13,7 @@ from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from graph.telemetry import Telemetry
 from resolvers.loaders import VersionSource
 
 
@@ -24,6 +25,7 @@ class Services:
     responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
     source: VersionSource
     gateway_url: str
+    telemetry: Telemetry
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
 
     async def aclose(self) -> None:
@@ -32,9 +34,15 @@ class Services:
         await self.responses.close()
 
 
-def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    telemetry: Telemetry | None = None,
+) -> Services:
     """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
     in-process sandbox gateway."""
+    telemetry = telemetry or Telemetry()
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
     if settings.demo:
         from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
@@ -52,8 +60,14 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         retries=settings.retries,
         transport=transport,
         max_connections=settings.max_concurrency,
+        observer=telemetry,
         deadline_s=settings.operation_deadline_s,
-        breaker=CircuitBreaker(gateway_url, failures=settings.breaker_failures, reset_s=settings.breaker_reset_s),
+        breaker=CircuitBreaker(
+            gateway_url,
+            failures=settings.breaker_failures,
+            reset_s=settings.breaker_reset_s,
+            on_change=telemetry.breaker,
+        ),
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
@@ -63,5 +77,7 @@ def build_services(settings: Settings, *, transport: httpx.AsyncBaseTransport | 
         ttl_s=settings.cache_ttl_s,
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
+        tracing=telemetry.tracing,
     )
-    return Services(settings, client, cache, responses, source, gateway_url, sandbox)
+    telemetry.metrics.watch(lambda: (cache, responses, source.flights))
+    return Services(settings, client, cache, responses, source, gateway_url, telemetry, sandbox)

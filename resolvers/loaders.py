@@ -18,11 +18,13 @@ from typing import Any, NamedTuple
 
 from strawberry.dataloader import DataLoader
 
+from graph import request
 from graph.cache import AnswerCache, Entry
 from graph.flight import SingleFlight
 from graph.gateway.base import GatewayClient
 from graph.gateway.client import VERSION_DETAIL_METHOD
 from graph.gateway.errors import BusinessError, CircuitOpen, GatewayError
+from graph.tracing import Tracing
 
 VersionNode = dict[str, Any]
 
@@ -64,9 +66,11 @@ class VersionSource:
         error_ttl_s: float,
         max_concurrency: int,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
+        self.tracing = tracing or Tracing()
         self._ttl_s = ttl_s
         self._error_ttl_s = error_ttl_s
         self._limit = asyncio.Semaphore(max_concurrency)
@@ -81,8 +85,13 @@ class VersionSource:
 
     async def _fill(self, ck: str, key: VersionKey, fresh: bool) -> Fetched:
         if not fresh:
-            entry = await self.cache.get(ck)
+            with self.tracing.span("cache.get", {"cache.name": "gateway", "cache.backend": self.cache.name}) as span:
+                entry = await self.cache.get(ck)
+                span.set("cache.hit", entry is not None)
             if entry is not None:
+                state = request.current()
+                if state is not None:
+                    state.cache_hits += 1
                 return _from_entry(entry)
         async with self._limit:
             try:
@@ -133,7 +142,9 @@ def _from_entry(entry: Entry) -> Fetched:
 
 def version_loader(source: VersionSource, *, fresh: bool) -> DataLoader[VersionKey, Fetched]:
     async def batch(keys: list[VersionKey]) -> list[Fetched | BaseException]:
-        # return_exceptions: an unexpected failure for one key (masked later) must not fail its siblings.
-        return list(await asyncio.gather(*(source.fetch(key, fresh=fresh) for key in keys), return_exceptions=True))
+        with source.tracing.span("dataloader.batch", {"loader": "version", "batch.size": len(keys)}):
+            # return_exceptions: an unexpected failure for one key (masked later) must not fail its siblings.
+            fetched = await asyncio.gather(*(source.fetch(key, fresh=fresh) for key in keys), return_exceptions=True)
+        return list(fetched)
 
     return DataLoader(load_fn=batch)

@@ -182,6 +182,11 @@ async def test_redis_down_and_back(
         ready = await http.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["cache"] == "redis unavailable"
+        # The metrics say the same, by cache and backend: reads failed (and were answered as misses).
+        metrics = (await http.get("/metrics")).text
+        assert 'graph_cache_lookups_total{backend="redis",cache="gateway",result="error"} 2.0' in metrics
+        assert 'graph_cache_errors_total{backend="redis",cache="gateway",operation="get"} 2.0' in metrics
+        assert 'graph_cache_lookups_total{backend="redis",cache="response",result="error"} 2.0' in metrics
         redis_server.start()  # empty again: it kept nothing on disk
         for _ in range(100):
             if (await http.get("/readyz")).status_code == 200:

@@ -108,6 +108,8 @@ async def test_open_circuit_answers_from_the_cache_or_at_once(
         assert code(await ask(http, "0.0.2")) == "ALIPAY_UNAVAILABLE"
         assert sandbox.received == 3  # one call, two retries: three failures, the circuit opens
 
+        metrics = (await http.get("/metrics")).text
+        assert 'graph_circuit_breaker_state{graph_circuit_breaker_state="open"} 1.0' in metrics
         refused = await ask(http, "0.1.0")
         assert code(refused) == "ALIPAY_UNAVAILABLE"
         assert "calls paused" in refused["errors"][0]["message"]
@@ -124,6 +126,8 @@ async def test_open_circuit_answers_from_the_cache_or_at_once(
         assert code(await ask(http, "0.1.0")) is None  # the half-open probe, answered: closed again
         assert code(await ask(http, "1.0.0")) is None
         assert sandbox.received == 2
+        metrics = (await http.get("/metrics")).text
+        assert 'graph_circuit_breaker_state{graph_circuit_breaker_state="closed"} 1.0' in metrics
 
 
 async def test_business_and_signature_errors_do_not_open_it(

@@ -105,7 +105,11 @@ def test_configuration_errors_are_one_line(args: list[str], env: dict[str, str],
 def test_console_script_is_installed() -> None:
     script = Path(sysconfig.get_path("scripts")) / "alipay-graph"
     assert script.exists(), "pip install -e . installs the alipay-graph console script"
-    result = subprocess.run([str(script), "export-schema"], capture_output=True, text=True, timeout=60, check=False)
+    # PYTHONPATH: this checkout's code, even where the editable install points at another checkout.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [str(script), "export-schema"], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
     assert result.returncode == 0
     assert result.stdout == (ROOT / "schema.graphql").read_text(encoding="utf-8")
 

@@ -245,6 +245,9 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "breaker_reset_s": 10.0,
         "log_format": "json",
         "log_level": "INFO",
+        "metrics_operations": frozenset(),
+        "trace_query_text": False,
+        "shutdown_grace_s": 20,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -290,6 +293,8 @@ NUMBERS: list[tuple[str, str, str, float]] = [
     ("GRAPH_OPERATION_DEADLINE_S", "operation_deadline_s", "2.5", 2.5),
     ("GRAPH_BREAKER_FAILURES", "breaker_failures", "0", 0),
     ("GRAPH_BREAKER_RESET_S", "breaker_reset_s", "0.5", 0.5),
+    ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "0", 0),
+    ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "45", 45),
 ]
 
 
@@ -334,6 +339,8 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_OPERATION_DEADLINE_S", "soon", "expected a number"),
     ("GRAPH_BREAKER_FAILURES", "-1", "must be between 0 and 10000"),
     ("GRAPH_BREAKER_RESET_S", "0", "must be between 0.01 and 3600"),
+    ("GRAPH_SHUTDOWN_GRACE_S", "2.5", "expected a whole number"),
+    ("GRAPH_SHUTDOWN_GRACE_S", "3601", "must be between 0 and 3600"),
 ]
 
 
@@ -349,6 +356,7 @@ FLAGS = [
     ("GRAPH_INTROSPECTION", "introspection"),
     ("GRAPH_GRAPHIQL", "graphiql"),
     ("GRAPH_ALLOW_BATCHING", "allow_batching"),
+    ("GRAPH_TRACE_QUERY_TEXT", "trace_query_text"),
 ]
 
 
@@ -554,3 +562,47 @@ def test_bad_cache_url_is_named_not_quoted(env: dict[str, str], raw: str) -> Non
     message = str(_config_error(env | {"GRAPH_CACHE_URL": raw}))
     assert message.startswith("GRAPH_CACHE_URL: expected memory://")
     assert raw == "redis://" or raw not in message
+
+
+def test_metrics_operation_names(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(env | {"GRAPH_METRICS_OPERATIONS": " Release, Status ,,_private2 "})
+    assert settings.metrics_operations == frozenset({"Release", "Status", "_private2"})
+
+
+@pytest.mark.parametrize("raw", ["Release,not-a-name", "1st", "a b", ",".join(f"op{i}" for i in range(201))])
+def test_bad_metrics_operation_names(env: dict[str, str], raw: str) -> None:
+    message = str(_config_error(env | {"GRAPH_METRICS_OPERATIONS": raw}))
+    assert message.startswith("GRAPH_METRICS_OPERATIONS: expected at most 200")
+
+
+# ------------------------------------------------------------------------------------------ start-up summary
+
+
+def test_summary_says_what_runs_and_nothing_secret(env: dict[str, str], app_keys: KeyMaterial) -> None:
+    settings = Settings.from_environ(
+        env
+        | {
+            "GRAPH_API_KEYS": ",".join(API_KEYS),
+            "GRAPH_CACHE_URL": "redis://:s3cret@cache.internal:6380/2",
+            "ALIPAY_GATEWAY_URL": "https://user:pw@openapi-sandbox.dl.alipaydev.com/gateway.do",
+        }
+    )
+    summary = settings.summary()
+    assert summary["app_id"] == APP_ID
+    assert summary["gateway"] == "openapi-sandbox.dl.alipaydev.com"
+    assert summary["cache"] == "redis cache.internal:6380/2"
+    assert summary["auth"] == "api keys (2)"
+    assert (summary["retries"], summary["max_concurrency"], summary["shutdown_grace_s"]) == (2, 16, 20)
+    assert (summary["rate_limit_per_min"], summary["breaker"], summary["batching"]) == (600, "5 failures, 10 s", "off")
+    shown = repr(summary)
+    for secret in (*API_KEYS, "s3cret", "pw@"):
+        assert secret not in shown
+    _assert_no_key_text(shown, app_keys.pkcs8_pem)
+
+
+def test_summary_of_the_other_modes(env: dict[str, str]) -> None:
+    local = Settings.from_environ(env | {"ALIPAY_GATEWAY_URL": "http://127.0.0.1:8080/gateway.do"}).summary()
+    assert (local["gateway"], local["cache"], local["auth"]) == ("127.0.0.1:8080", "memory", "closed")
+    assert Settings.from_environ(env | {"GRAPH_CACHE_URL": "redis://cache"}).summary()["cache"] == "redis cache/0"
+    demo = Settings.from_environ({}, demo=True).summary()
+    assert (demo["app_id"], demo["gateway"], demo["auth"]) == ("demo", "in-process sandbox", "anonymous")

@@ -23,6 +23,7 @@ from graph.logs import JsonFormatter
 from graph.masking import MaskInternalErrors
 from graph.schema import Schema
 from graph.services import build_services
+from graph.telemetry import RequestTelemetry, Telemetry
 from tests.servers import serve
 
 
@@ -78,7 +79,7 @@ async def test_request_id_defaults_when_the_context_has_none() -> None:
 async def test_the_request_id_in_the_answer_is_the_one_in_the_log(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The real edge (Guard, request ids) and endpoint in front of a schema with a field that fails unexpectedly.
+    # The real edge (request ids, guard) and endpoint in front of a schema with a field that fails unexpectedly.
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.services = build_services(settings)
@@ -88,7 +89,10 @@ async def test_the_request_id_in_the_answer_is_the_one_in_the_log(
     endpoint = GraphQLEndpoint(Schema(query=Query, extensions=[MaskInternalErrors]))
     app = Starlette(
         routes=[Route("/graphql", endpoint)],
-        middleware=[Middleware(Guard, api_keys=(), allow_anonymous=True)],
+        middleware=[
+            Middleware(RequestTelemetry, telemetry=Telemetry()),
+            Middleware(Guard, api_keys=(), allow_anonymous=True),
+        ],
         lifespan=lifespan,
     )
     with serve(app, lifespan="on") as url, caplog.at_level(logging.ERROR, logger="graph.errors"):

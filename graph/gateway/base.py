@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,9 +18,11 @@ from typing import Any, TypeVar
 import httpx
 
 from graph.gateway import signing
+from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import BusinessError, GatewayError, GatewayTransportError, SignatureError
+from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
 SECRET_PARAMS = ("sign", "app_auth_token")
@@ -87,10 +90,12 @@ class GatewayClient:
         clock: Clock = utc_now,
         max_connections: int = 16,
         sign_in_thread: bool = False,
+        observer: AttemptObserver | None = None,
         deadline_s: float | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self._credentials = credentials
+        self._observer: AttemptObserver = observer or NoObserver()
         self._deadline_s = deadline_s
         # One breaker per gateway URL: this client's (a process builds one client per URL it calls).
         self.breaker = breaker or CircuitBreaker(gateway_url, failures=0)
@@ -102,10 +107,12 @@ class GatewayClient:
         self._backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        # Tests and the demo inject their own transports; graph.gateway.transport says why this default.
         self._http = httpx.AsyncClient(
-            transport=transport,
+            transport=transport or GatewayTransport(limits=limits),
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             headers={"Accept": "application/json"},
         )
 
@@ -117,8 +124,15 @@ class GatewayClient:
         """The private key signs and its own public half verifies the result (a readiness probe, ~1 ms)."""
         creds = self._credentials
         probe = b"readiness"
-        signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        try:
+            signature = signing.sign(probe, creds.private_key, creds.sign_type)
+        except ValueError:  # e.g. a key too short for the digest: it loads, but signs nothing
+            return False
         return signing.verify(probe, signature, creds.private_key.public_key(), creds.sign_type)
+
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -132,45 +146,60 @@ class GatewayClient:
     async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.
 
-        The deadline covers every attempt and every backoff wait: a call never outlives it, however it retries.
-        """
+        Each attempt is reported to the observer (metrics, a span) and logged: what was called and how it
+        went, never what was sent. The deadline covers every attempt and every backoff wait: a call never
+        outlives it, however it retries. The circuit breaker may refuse an attempt before it is made
+        (``CircuitOpen``: not an attempt, so neither observed nor retried)."""
         loop = asyncio.get_running_loop()
         give_up_at = None if self._deadline_s is None else loop.time() + self._deadline_s
         tries = 0
         while True:
+            record = Attempt(method, tries + 1)
+            error: GatewayError | None = None
+            probe = self.breaker.before_call()
+            answered: bool | None = None  # stays None if the attempt is cancelled: that says nothing of the gateway
             try:
-                return await self._guarded(attempt, give_up_at)
-            except GatewayError as exc:
-                if not exc.retryable or tries >= self._retries:
-                    raise
-                delay = self._backoff.delay(tries)
-                if give_up_at is not None and loop.time() + delay >= give_up_at:
-                    raise  # no time left for another attempt
-                tries += 1
-                log.info(
-                    "gateway attempt failed, retrying",
-                    extra={"method": method, "attempt": tries, "error": type(exc).__name__, "delay_s": round(delay, 3)},
-                )
-                await self._sleep(delay)
+                with self._observer.attempt(record):
+                    started = time.perf_counter()
+                    try:
+                        result = await _within(give_up_at, attempt)
+                    except GatewayError as exc:
+                        error = exc
+                    record.duration_s = time.perf_counter() - started
+                    record.outcome = outcome_of(error)
+                # Any answer (a refusal, even one whose signature fails) proves the gateway is up; only what makes
+                # it unavailable (timeouts, refused or reset connections, 5xx, unreadable bodies, busy) counts.
+                answered = error is None or isinstance(error, BusinessError | SignatureError)
+            finally:
+                self.breaker.after_call(answered, probe=probe)
+            retrying = error is not None and error.retryable and tries < self._retries
+            delay = self._backoff.delay(tries) if retrying else None
+            if delay is not None and give_up_at is not None and loop.time() + delay >= give_up_at:
+                delay = None  # no time left for another attempt
+            log.info(
+                "gateway attempt",
+                extra={
+                    "method": method,
+                    "attempt": record.number,
+                    "outcome": record.outcome,
+                    "duration_ms": round(record.duration_s * 1000, 2),
+                    **({"retry_in_s": round(delay, 3)} if delay is not None else {}),
+                },
+            )
+            if error is None:
+                return result
+            if delay is None:
+                raise error
+            tries += 1
+            await self._sleep(delay)
 
-    async def _guarded(self, attempt: Callable[[], Awaitable[T]], give_up_at: float | None) -> T:
-        """One attempt through the circuit breaker, cut short at the deadline."""
-        probe = self.breaker.before_call()
-        ok: bool | None = None  # stays None when the attempt is cancelled: that says nothing about the gateway
-        try:
-            async with asyncio.timeout_at(give_up_at):
-                result = await attempt()
-            ok = True
-            return result
-        except TimeoutError:
-            ok = False
-            raise GatewayTransportError(
-                "gateway gave no answer within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
-            ) from None
-        except GatewayError as exc:
-            # Any answer (a refusal, even one whose signature fails) proves the gateway is up; only what makes it
-            # unavailable (timeouts, refused or reset connections, 5xx, unreadable bodies, busy) opens the circuit.
-            ok = isinstance(exc, BusinessError | SignatureError)
-            raise
-        finally:
-            self.breaker.after_call(ok, probe=probe)
+
+async def _within(give_up_at: float | None, attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt``, cut short at the deadline (an event-loop time) as a transport failure."""
+    try:
+        async with asyncio.timeout_at(give_up_at):
+            return await attempt()
+    except TimeoutError:
+        raise GatewayTransportError(
+            "gateway gave no answer within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
+        ) from None

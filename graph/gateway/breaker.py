@@ -27,21 +27,39 @@ log = logging.getLogger(__name__)
 class State(enum.Enum):
     CLOSED = "closed"
     OPEN = "open"
-    HALF_OPEN = "half-open"
+    HALF_OPEN = "half_open"
 
 
 class CircuitBreaker:
     def __init__(
-        self, name: str, *, failures: int = 5, reset_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+        self,
+        name: str,
+        *,
+        failures: int = 5,
+        reset_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name  # the gateway URL, for log lines (it holds no secret: parameters travel per request)
         self._threshold = failures  # 0: never opens
         self._reset_s = reset_s
         self._clock = clock
-        self.state = State.CLOSED
+        self._on_change = on_change  # told the new state's name on every change (the service's metrics)
+        self._state = State.CLOSED
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        if state is not self._state:
+            self._state = state
+            if self._on_change is not None:
+                self._on_change(state.value)
 
     def before_call(self) -> bool:
         """Let the call through (True when it is the half-open probe), or raise ``CircuitOpen``."""

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from graph.gateway import aes, signing
+from graph.gateway.attempts import AttemptObserver
 from graph.gateway.base import DEFAULT_BACKOFF, Backoff, Clock, GatewayClient, Sleep, utc_now
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
@@ -81,6 +82,7 @@ class AlipayV3Client(GatewayClient):
         clock: Clock = utc_now,
         max_connections: int = 16,
         nonce: Callable[[], str] = _uuid_nonce,
+        observer: AttemptObserver | None = None,
         deadline_s: float | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
@@ -96,6 +98,7 @@ class AlipayV3Client(GatewayClient):
             sleep=sleep,
             clock=clock,
             max_connections=max_connections,
+            observer=observer,
             deadline_s=deadline_s,
             breaker=breaker,
         )
