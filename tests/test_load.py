@@ -22,6 +22,7 @@ from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
 from graph.gateway.sandbox import SEED_VERSIONS, DemoCredentials, Fault, SandboxGateway
+from graph.gateway.transport import GatewayTransport
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 from tests.secrets_audit import WireSigns
 from tests.servers import serve
@@ -127,8 +128,14 @@ async def test_load_run_with_faults_loses_nothing(tenant_graph: tuple[Callable[.
             )
         outcomes[check(token, version, bundle, response)] += 1
 
-    limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+    # Idle connections expire on the client first: uvicorn drops one idle for 5 s, and httpx's default expiry
+    # is also 5 s, so a request can be written to a connection the server is closing (a keep-alive race any
+    # client of any server can meet, not an answer the service lost).
+    limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=1.0)
+    # aiohttp's pool under httpx's API (what the service itself uses upstream): a third of httpcore's CPU per
+    # request, and this process is also serving the 2,000 requests and the gateway behind them.
+    transport = GatewayTransport(limits=limits)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits, transport=transport) as http:
         injector = asyncio.create_task(inject())
         try:
             await asyncio.gather(*(one(http, *request) for request in plan))
@@ -152,7 +159,7 @@ async def test_concurrent_answers_never_mix(tenant_graph: tuple[Callable[..., st
     keys = [(t, v, b) for t in TENANTS for v in VERSIONS[:-1] for b in BUNDLES]
     requests = keys * 3
     random.Random(7).shuffle(requests)  # noqa: S311
-    limits = httpx.Limits(max_connections=len(requests))
+    limits = httpx.Limits(max_connections=len(requests), keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
 
         async def one(token: str | None, version: str, bundle: str) -> str:
