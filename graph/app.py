@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -21,13 +22,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from graph import __version__
+from graph import __version__, logs
 from graph.bodylimit import BodyLimit
 from graph.config import ConfigError, Settings
 from graph.endpoint import GraphQLEndpoint
 from graph.guard import Guard
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, assets_built, render_page
 from graph.metrics import CONTENT_TYPE, Metrics
+from graph.persisted import PersistedQueries
 from graph.ratelimit import RateLimit
 from graph.response_cache import ResponseCache
 from graph.schema import create_schema
@@ -79,6 +81,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = build_services(settings, transport=transport, telemetry=telemetry)
+        # Everything built so far (modules, the schema, keys) lives as long as the process: moved out of the
+        # collector's generations, full collections on the request path stop re-walking it.
+        gc.freeze()
         app.state.services = services
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
@@ -98,6 +103,9 @@ def create_app(
             # uvicorn gets here after the requests in flight finished (or the grace period ran out).
             await services.aclose()
             log.info("service stopped", extra={"pid": os.getpid()})
+            # uvicorn re-raises the signal it caught once we return, and a process ended by a signal runs no
+            # atexit handlers: write what the batching log handler still holds now.
+            logs.flush()
 
     app = Starlette(
         routes=routes,
@@ -105,10 +113,17 @@ def create_app(
             # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
             Middleware(RequestTelemetry, telemetry=telemetry),
             # Then, each a small pure-ASGI module: who may call, how often, how much they may send (read here,
-            # bounded, before anything else reads it), and the whole-response cache with its fast path.
+            # bounded, before anything else reads it), persisted queries, and the whole-response cache.
             Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
             Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            # Before the response cache: a persisted query reaches it as the plain operation it stands for.
+            Middleware(
+                PersistedQueries,
+                mode=settings.persisted_queries,
+                manifest=settings.operations,
+                ttl_s=settings.apq_ttl_s,
+            ),
             Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
         ],
         lifespan=lifespan,
@@ -151,13 +166,11 @@ def demo_from_environ() -> Starlette:
 
 
 def _from_environ(*, demo: bool) -> Starlette:
-    from graph import logs
-
     try:
         settings = Settings.from_environ(demo=demo)
     except ConfigError as exc:
         # One line naming the variable, not a traceback: what an operator reads in `docker logs`.
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, batched=True)
     return create_app(settings)

@@ -8,8 +8,9 @@ oversized body or needs its own check.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from graph.asgi_body import replay
 from graph.refusal import refusal
 
 
@@ -41,7 +42,7 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = refusal(
@@ -56,16 +57,3 @@ def _content_length(scope: Scope) -> int | None:
             # The server (h11, httptools) already refused a length that is not a number.
             return int(value) if value.isdigit() else None
     return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: the disconnect, when it comes
-
-    return replay

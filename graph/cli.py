@@ -1,4 +1,4 @@
-"""``python -m graph`` / ``alipay-graph``: serve | export-schema | query (SPEC section 3) | build-ide.
+"""``python -m graph`` / ``alipay-graph``: serve, export-schema, query (SPEC 3), build-ide, persisted-manifest.
 
 Heavy imports happen inside each command: ``export-schema`` must not load uvicorn, ``serve`` must not
 build what ``query`` needs. stdout carries only a command's result; logs go to stderr.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         "build-ide", help="install GraphiQL's assets with npm (lockfile) so the playground needs no CDN"
     )
 
+    manifest = commands.add_parser(
+        "persisted-manifest",
+        help="write Apollo's persisted-query manifest for a folder of .graphql operation files (GRAPH_OPERATIONS_FILE)",
+    )
+    manifest.add_argument("folder", type=Path, help="searched recursively for *.graphql and *.gql files")
+    manifest.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
     query = commands.add_parser("query", help="run one operation and print the JSON result (exit 1 on errors)")
     query.add_argument("document", help="the GraphQL operation text")
     query.add_argument("--variables", default=None, help="variables as a JSON object")
@@ -49,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "export-schema":
             return _export_schema(args.output)
+        if args.command == "persisted-manifest":
+            return _persisted_manifest(args.folder, args.output)
         if args.command == "build-ide":
             from graph.ide.build import build
 
@@ -73,6 +83,36 @@ def _export_schema(output: Path | None) -> int:
     return 0
 
 
+def _persisted_manifest(folder: Path, output: Path | None) -> int:
+    from graph.manifest import ManifestError, build_manifest
+
+    try:
+        manifest = build_manifest(folder)
+    except ManifestError as exc:
+        print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if output is None:
+        sys.stdout.write(manifest.dumps() + "\n")
+    else:
+        output.write_text(manifest.dumps(), encoding="utf-8")  # byte for byte what Apollo's tool writes
+        print(f"alipay-graph: {len(manifest.operations)} operations written to {output}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def _flush_logs_on_sigterm() -> None:
+    """uvicorn re-raises the SIGTERM it caught once it has stopped; ending by the default handler would skip
+    the batched log lines of the last moments (a signal death runs no atexit). This handler writes them first,
+    then dies of the same signal, so the exit status still says SIGTERM."""
+    from graph import logs
+
+    def flush_then_die(signum: int, frame: object) -> None:
+        logs.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, flush_then_die)
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
@@ -80,7 +120,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     if not 1 <= workers <= 64:
         raise ConfigError("--workers: expected a whole number from 1 to 64")
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, batched=True)
+    _flush_logs_on_sigterm()
     # An import string and a factory, as workers need: each worker process builds its own app from the
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
     uvicorn.run(

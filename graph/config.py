@@ -23,9 +23,11 @@ from graph.gateway.credentials import Credentials
 from graph.gateway.keys import KeyLoadError, load_private_key, load_public_key
 from graph.gateway.signing import SignType
 from graph.gateway.v3 import DEFAULT_V3_GATEWAY_URL
+from graph.manifest import Manifest, ManifestError, parse_manifest
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 PROTOCOLS = ("v2", "v3")
+PERSISTED_MODES = ("off", "apq", "safelist")
 CERT_FILES = ("ALIPAY_APP_CERT_FILE", "ALIPAY_PUBLIC_CERT_FILE", "ALIPAY_ROOT_CERT_FILE")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -73,6 +75,10 @@ class Settings:
     metrics_operations: frozenset[str] = frozenset()  # operation names that get their own metric label
     trace_query_text: bool = False  # record the operation's text on its span (literals may hold data)
     shutdown_grace_s: int = 20  # how long a stopping server lets requests in flight finish
+    persisted_queries: str = "apq"  # "off", "apq" (Apollo's automatic persisted queries) or "safelist"
+    operations: Manifest | None = field(default=None, repr=False)  # GRAPH_OPERATIONS_FILE, read at start-up
+    apq_max_documents: int = 10000  # bound of the in-memory store of registered documents
+    apq_ttl_s: float = 86400.0  # how long a registered document is kept (memory and Redis)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -86,6 +92,9 @@ class Settings:
         log_level = env.get("GRAPH_LOG_LEVEL", "INFO").strip().upper()
         if log_level not in _LEVELS:  # a fixed list: libraries register extra names (uvicorn adds TRACE)
             raise ConfigError("GRAPH_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        persisted = env.get("GRAPH_PERSISTED_QUERIES", "").strip().lower() or "apq"
+        if persisted not in PERSISTED_MODES:
+            raise ConfigError("GRAPH_PERSISTED_QUERIES: expected off, apq or safelist")
         return cls(
             credentials=None if demo else _credentials(env, protocol),
             demo=demo,
@@ -119,6 +128,10 @@ class Settings:
             metrics_operations=_operation_names(env.get("GRAPH_METRICS_OPERATIONS", "")),
             trace_query_text=_flag(env, "GRAPH_TRACE_QUERY_TEXT", False),
             shutdown_grace_s=_number(env, "GRAPH_SHUTDOWN_GRACE_S", 20, int, minimum=0, maximum=3600),
+            persisted_queries=persisted,
+            operations=_operations(env.get("GRAPH_OPERATIONS_FILE", "").strip(), persisted),
+            apq_max_documents=_number(env, "GRAPH_APQ_MAX_DOCUMENTS", 10000, int, minimum=1, maximum=10**7),
+            apq_ttl_s=_number(env, "GRAPH_APQ_TTL_S", 86400.0, float, minimum=1, maximum=30 * 86400),
         )
 
     @property
@@ -155,6 +168,8 @@ class Settings:
             "batching": self.max_batch_operations if self.allow_batching else "off",
             "cache_ttl_s": self.cache_ttl_s,
             "shutdown_grace_s": self.shutdown_grace_s,
+            "persisted_queries": self.persisted_queries
+            + (f" ({len(self.operations.operations)} operations)" if self.operations is not None else ""),
         }
 
 
@@ -231,19 +246,27 @@ def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
     inline, path = env.get("GRAPH_API_KEYS", "").strip(), env.get("GRAPH_API_KEYS_FILE", "").strip()
     if inline and path:
         raise ConfigError("GRAPH_API_KEYS and GRAPH_API_KEYS_FILE: set one, not both")
-    name, text = "GRAPH_API_KEYS", inline
-    if path:
-        name = "GRAPH_API_KEYS_FILE"
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{name}: cannot read {path} ({type(exc).__name__})") from None
+    name, text = ("GRAPH_API_KEYS_FILE", _read(path, "GRAPH_API_KEYS_FILE")) if path else ("GRAPH_API_KEYS", inline)
     keys = [key.strip() for key in re.split(r"[,\n]", text) if key.strip()]
     for position, key in enumerate(keys, 1):
         # A key is sent as "Authorization: Bearer KEY": anything but visible ASCII could never match. Never quoted.
         if not _API_KEY.fullmatch(key):
             raise ConfigError(f"{name}: key number {position} holds characters other than visible ASCII")
     return frozenset(keys)
+
+
+def _operations(path: str, mode: str) -> Manifest | None:
+    """The manifest of allowed (safelist) or pre-registered (apq) operations."""
+    if not path:
+        if mode == "safelist":
+            raise ConfigError("GRAPH_OPERATIONS_FILE is required with GRAPH_PERSISTED_QUERIES=safelist")
+        return None
+    if mode == "off":
+        raise ConfigError("GRAPH_OPERATIONS_FILE: persisted queries are off (GRAPH_PERSISTED_QUERIES=off)")
+    try:
+        return parse_manifest(_read(path, "GRAPH_OPERATIONS_FILE"))
+    except ManifestError as exc:
+        raise ConfigError(f"GRAPH_OPERATIONS_FILE: {path}: {exc}") from None
 
 
 def _secret(env: Mapping[str, str], name: str) -> tuple[str, str]:

@@ -7,11 +7,13 @@ answered carries its ``request_id`` (a gateway attempt, a cache warning), so one
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from graph import request
 
@@ -30,7 +32,59 @@ class JsonFormatter(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # orjson: one line per request is on the cached path, where the stdlib encoder cost ~5 µs of ~150.
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes lines in batches: one write() per ``interval_s`` (or 64 KiB) instead of one per request line.
+
+    WARNING and above are written at once, and everything is written at exit (logging.shutdown flushes).
+    """
+
+    def __init__(self, stream: Any, interval_s: float = 0.2) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._size = 0
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_periodically, name="log-flusher", daemon=True)
+        self._flusher.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        self._pending.append(line)  # under the handler's lock: Handler.handle holds it around emit
+        self._size += len(line)
+        if record.levelno >= logging.WARNING or self._size >= 65536:
+            self._write()
+
+    def flush(self) -> None:
+        self.acquire()  # Handler.acquire: the lock Handler.handle holds around emit
+        try:
+            self._write()
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        super().close()
+
+    def _write(self) -> None:
+        if not self._pending:
+            return  # an idle flusher touches nothing (the stream may be gone, as under a test's capture)
+        self.stream.write("".join(self._pending))
+        self._pending.clear()
+        self._size = 0
+        self.stream.flush()
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.flush()
 
 
 class RequestIdFilter(logging.Filter):
@@ -50,9 +104,10 @@ class TextFormatter(logging.Formatter):
         return super().format(record) + (f" {extra}" if extra else "")
 
 
-def configure(log_format: str = "json", level: str = "INFO") -> None:
-    """Send logs to stderr (stdout belongs to `query` and `export-schema` output)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(log_format: str = "json", level: str = "INFO", *, batched: bool = False) -> None:
+    """Send logs to stderr (stdout belongs to `query` and `export-schema` output). ``batched`` (the server):
+    lines reach stderr within 0.2 s, a few writes a second instead of one per request."""
+    handler = BatchingHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
@@ -60,3 +115,9 @@ def configure(log_format: str = "json", level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def flush() -> None:
+    """Write out every handler's pending lines (the batching handler holds up to 0.2 s of them)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()

@@ -63,7 +63,8 @@ class FlightStats(Protocol):  # graph.flight.SingleFlight
     def in_flight(self) -> int: ...
 
 
-DataPath = tuple[CacheStats, CacheStats, FlightStats]  # gateway answers, whole responses, single-flight
+# gateway answers, whole responses, documents registered by APQ, single-flight
+DataPath = tuple[CacheStats, CacheStats, CacheStats, FlightStats]
 
 
 class Metrics:
@@ -148,10 +149,11 @@ class _DataPathCollector(Collector):
         current = self._data_path()
         if current is None:
             return
-        answers, responses, flights = current
+        answers, responses, documents, flights = current
         lookups = CounterMetricFamily(
             "graph_cache_lookups",
-            "Cache reads by cache (gateway answers, whole responses), backend and result; an error reads as a miss",
+            "Cache reads by cache (gateway answers, whole responses, APQ documents), backend and result; "
+            "an error reads as a miss",
             labels=["cache", "backend", "result"],
         )
         errors = CounterMetricFamily(
@@ -160,7 +162,7 @@ class _DataPathCollector(Collector):
             labels=["cache", "backend", "operation"],
         )
         entries = GaugeMetricFamily("graph_cache_entries", "Entries in a memory cache", labels=["cache"])
-        for label, cache in (("gateway", answers), ("response", responses)):
+        for label, cache in (("gateway", answers), ("response", responses), ("documents", documents)):
             for result in ("hit", "miss", "error"):
                 lookups.add_metric([label, cache.name, result], cache.lookups[result])
             for operation in ("get", "set", "ping"):

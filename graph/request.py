@@ -19,6 +19,7 @@ class RequestState:
     gateway_calls: int = 0  # attempts, retries included
     cache_hits: int = 0  # gateway answers read from the cache
     response_cache: str | None = None  # "hit" when the whole response was replayed, "miss" when it was looked up
+    persisted_query: str | None = None  # APQ / safelist: "hit", "miss", "registered" or "refused"
 
 
 _current: contextvars.ContextVar[RequestState | None] = contextvars.ContextVar("graph_request", default=None)

@@ -33,6 +33,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from graph import request
+from graph.asgi_body import read_body, replay
 from graph.cache import AnswerCache, Entry
 from graph.context import http_context
 from graph.freshness import Freshness, no_cache
@@ -40,6 +41,9 @@ from graph.guard import TOKEN_HEADER
 from graph.telemetry import Telemetry
 
 KEY_PREFIX = "response:"
+# Until when (epoch seconds) the response just sent may be reused, left in the request's scope state for the
+# persisted-query layer's Cache-Control (graph.persisted); absent when it may not be.
+EXPIRES_AT = "response_expires_at"
 _CACHEABLE_ERRORS = {"ALIPAY_BUSINESS_ERROR"}
 _QUERIES_ONLY = (OperationType.QUERY,)
 _JSON = (b"content-type", b"application/json")
@@ -138,10 +142,10 @@ class ResponseCache:
             return
         headers = Headers(scope=scope)
         is_get = scope["method"] == "GET"
-        body = b"" if is_get else await _read_body(receive)
+        body = b"" if is_get else await read_body(receive)
         operation = self._operation(headers, body, is_get, scope)
         if operation is None:  # not a single plain query: Strawberry answers it as usual
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         key = cache_key(operation, headers)
         cache: AnswerCache = scope["app"].state.services.responses
@@ -155,6 +159,7 @@ class ResponseCache:
             if state is not None:
                 state.response_cache = "miss" if entry is None else "hit"
             if entry is not None:
+                scope.setdefault("state", {})[EXPIRES_AT] = entry.payload.get("expires")
                 await _send_hit(send, entry, self._clock())
                 # Counted like an executed operation, with the name and outcome it had when it was stored.
                 operation_seen = entry.payload.get("operation") or {}
@@ -170,12 +175,12 @@ class ResponseCache:
         state["freshness"] = freshness
         if is_get:
             captured = _Capture(send)
-            await self.app(scope, _replay(body, receive), captured)
+            await self.app(scope, replay(body, receive), captured)
             result = _parsed(captured.body) if captured.status == 200 and not captured.streamed else None
         else:
             result = await self._execute(scope, headers, operation, state, send)
         if result is not None:
-            await self._store(cache, key, result, freshness, send if not is_get else None)
+            await self._store(cache, key, result, freshness, send if not is_get else None, state)
 
     @staticmethod
     def _operation(headers: Headers, body: bytes, is_get: bool, scope: Scope) -> Operation | None:
@@ -209,7 +214,13 @@ class ResponseCache:
         return dict(process_result(result))
 
     async def _store(
-        self, cache: AnswerCache, key: str, result: dict[str, Any], freshness: Freshness, send: Send | None
+        self,
+        cache: AnswerCache,
+        key: str,
+        result: dict[str, Any],
+        freshness: Freshness,
+        send: Send | None,
+        scope_state: dict[str, Any],
     ) -> None:
         """Keep ``result`` when it may be reused; and, for a directly executed POST, send it."""
         extensions = result.pop("extensions", None)
@@ -223,14 +234,16 @@ class ResponseCache:
         codes = ((error.get("extensions") or {}).get("code") for error in result.get("errors") or [])
         if ttl <= 0 or any(code not in _CACHEABLE_ERRORS for code in codes):
             return
-        payload: dict[str, Any] = {"body": stored.decode(), "answered": bool(freshness.ages)}
+        now = self._clock()
+        payload: dict[str, Any] = {"body": stored.decode(), "answered": bool(freshness.ages), "expires": now + ttl}
         state = request.current()
         if state is not None and state.operation is not None:  # for the metrics and log line of each hit
             errors = result.get("errors") or []
             error_codes = [(error.get("extensions") or {}).get("code") for error in errors]
             payload["operation"] = {"name": state.operation, "outcome": state.outcome, "codes": error_codes}
         # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
-        await cache.set(key, Entry("ok", payload, self._clock() - freshness.age_s), ttl)
+        await cache.set(key, Entry("ok", payload, now - freshness.age_s), ttl)
+        scope_state[EXPIRES_AT] = now + ttl
 
 
 def _parsed(body: bytes) -> dict[str, Any] | None:
@@ -261,32 +274,6 @@ class _Capture:
     @property
     def body(self) -> bytes:
         return b"".join(self._chunks)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break  # a disconnect: what arrived is replayed and the app sees the end of the body
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, then the real channel (which reports a disconnect when it happens)."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed
 
 
 async def _send_hit(send: Send, entry: Entry, now: float) -> None:

@@ -23,6 +23,7 @@ class Services:
     client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
     cache: AnswerCache  # gateway answers
     responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
+    documents: AnswerCache  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
     source: VersionSource
     gateway_url: str
     telemetry: Telemetry
@@ -32,6 +33,7 @@ class Services:
         await self.client.aclose()
         await self.cache.close()
         await self.responses.close()
+        await self.documents.close()
 
 
 def build_services(
@@ -79,5 +81,8 @@ def build_services(
         max_concurrency=settings.max_concurrency,
         tracing=telemetry.tracing,
     )
-    telemetry.metrics.watch(lambda: (cache, responses, source.flights))
-    return Services(settings, client, cache, responses, source, gateway_url, telemetry, sandbox)
+    # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
+    # them safely; the memory store has its own bound, since a caller can register as many as it likes.
+    documents = open_cache(settings.cache_url, max_entries=settings.apq_max_documents)
+    telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
+    return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox)

@@ -8,10 +8,11 @@ count, the server span (parented by the caller's ``traceparent``) and the reques
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 
 from starlette.datastructures import Headers
@@ -94,7 +95,7 @@ class RequestTelemetry:
             return
         headers = Headers(scope=scope)
         given = headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         state = RequestState(request_id)
         token = request.begin(state)
@@ -114,7 +115,8 @@ class RequestTelemetry:
         try:
             attributes = {"http.request.method": method, "http.route": route}
             # The propagator reads only its own headers (traceparent, tracestate by default) from the carrier.
-            with self.telemetry.tracing.span(f"{method} {route}", attributes, carrier=dict(headers.items())) as span:
+            carrier = dict(headers.items()) if self.telemetry.tracing.active else None
+            with self.telemetry.tracing.span(f"{method} {route}", attributes, carrier=carrier) as span:
                 trace_id = span.trace_id
                 await self.app(scope, receive, send_with_id)
                 span.set("http.response.status_code", status)
@@ -136,9 +138,20 @@ class RequestTelemetry:
                 "cache_hits": state.cache_hits,
                 "response_cache": state.response_cache,
             }
+            if state.persisted_query is not None:  # only requests that carried a persisted query
+                line["persisted_query"] = state.persisted_query
             if trace_id is not None:
                 line["trace_id"] = trace_id
             log.info("request", extra=line)
+
+
+# A random prefix per process and a counter: unique across instances, and ~10x cheaper than uuid4 per request.
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def _outcome(status: int) -> str:

@@ -1,6 +1,6 @@
-"""The Node side of the federation tests: Apollo's own packages in tests/federation, run as child processes.
+"""The Node side of the tests: Apollo's own packages in tests/federation and tests/apq, run as child processes.
 
-Locally the tests skip when node or the packages are missing (``npm ci`` in tests/federation installs them);
+Locally the tests skip when node or the packages are missing (``npm ci`` in each folder installs them);
 with ``CI_REQUIRE_NODE=1`` (set by .ci/run) they fail instead, so CI can never pass by skipping them.
 """
 
@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,24 @@ import pytest
 
 FEDERATION_DIR = Path(__file__).parent / "federation"
 PACKAGES = ("@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph", "graphql")
+APQ_DIR = Path(__file__).parent / "apq"
+APQ_PACKAGES = ("@apollo/client", "@apollo/generate-persisted-query-manifest", "@apollo/persisted-query-lists")
 REQUIRE_VARIABLE = "CI_REQUIRE_NODE"
 _START_TIMEOUT_S = 30.0
 _COMPOSE_TIMEOUT_S = 60.0
 
 
-def missing_node(directory: Path = FEDERATION_DIR, which: Callable[[str], str | None] = shutil.which) -> str | None:
+def missing_node(
+    directory: Path = FEDERATION_DIR,
+    which: Callable[[str], str | None] = shutil.which,
+    packages: Sequence[str] = PACKAGES,
+) -> str | None:
     """Why the Node tests cannot run here, or None when they can."""
     if which("node") is None:
         return "node is not on PATH"
-    for package in PACKAGES:
+    for package in packages:
         if not (directory / "node_modules" / package / "package.json").is_file():
-            return f"{package} is not installed in {directory}: run `npm ci --prefix tests/federation` (see .ci/run)"
+            return f"{package} is not installed in {directory}: run `npm ci` there (see .ci/run)"
     return None
 
 
@@ -41,8 +47,8 @@ def require_node(environ: Mapping[str, str] = os.environ, reason: str | None = N
     if reason is None:
         return
     if environ.get(REQUIRE_VARIABLE) == "1":
-        pytest.fail(f"{REQUIRE_VARIABLE}=1 but the federation tests cannot run: {reason}")
-    pytest.skip(f"federation tests need Node and Apollo's packages: {reason}")
+        pytest.fail(f"{REQUIRE_VARIABLE}=1 but the Node tests cannot run: {reason}")
+    pytest.skip(f"these tests need Node and Apollo's packages: {reason}")
 
 
 def node_environ(authorization: str | None = None) -> dict[str, str]:
@@ -118,3 +124,16 @@ def _wait_for_url(script: str, process: subprocess.Popen[bytes], out: Path, err:
             break
         time.sleep(0.05)
     raise AssertionError(f"node {script} did not start: {err.read_text()[-2000:]}")
+
+
+def run_node(directory: Path, *args: str, timeout: float = _COMPOSE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    """Run ``node ARGS`` in ``directory`` to completion (output captured as text)."""
+    return subprocess.run(
+        ["node", *args],
+        cwd=directory,
+        env=node_environ(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

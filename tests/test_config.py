@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,10 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "metrics_operations": frozenset(),
         "trace_query_text": False,
         "shutdown_grace_s": 20,
+        "persisted_queries": "apq",
+        "operations": None,
+        "apq_max_documents": 10000,
+        "apq_ttl_s": 86400.0,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -606,3 +611,72 @@ def test_summary_of_the_other_modes(env: dict[str, str]) -> None:
     assert Settings.from_environ(env | {"GRAPH_CACHE_URL": "redis://cache"}).summary()["cache"] == "redis cache/0"
     demo = Settings.from_environ({}, demo=True).summary()
     assert (demo["app_id"], demo["gateway"], demo["auth"]) == ("demo", "in-process sandbox", "anonymous")
+
+
+# ------------------------------------------------------------------------------------------- persisted queries
+
+MANIFEST_BODY = "query A {\n  a\n}"
+
+
+def _manifest(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "manifest.json"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("raw", "mode"), [("", "apq"), ("APQ", "apq"), (" off ", "off")])
+def test_persisted_query_modes(env: dict[str, str], raw: str, mode: str) -> None:
+    assert Settings.from_environ({**env, "GRAPH_PERSISTED_QUERIES": raw}).persisted_queries == mode
+
+
+def test_unknown_persisted_query_mode(env: dict[str, str]) -> None:
+    error = _config_error({**env, "GRAPH_PERSISTED_QUERIES": "allowlist"})
+    assert str(error) == "GRAPH_PERSISTED_QUERIES: expected off, apq or safelist"
+
+
+def test_safelist_reads_the_manifest(env: dict[str, str], tmp_path: Path) -> None:
+    operation = {"id": "abc", "name": "A", "type": "query", "body": MANIFEST_BODY}
+    path = _manifest(
+        tmp_path, json.dumps({"format": "apollo-persisted-query-manifest", "version": 1, "operations": [operation]})
+    )
+    settings = Settings.from_environ({**env, "GRAPH_PERSISTED_QUERIES": "safelist", "GRAPH_OPERATIONS_FILE": path})
+    assert settings.persisted_queries == "safelist"
+    assert settings.operations is not None
+    assert settings.operations.by_id["abc"].body == MANIFEST_BODY
+    assert "query A" not in repr(settings)  # the manifest stays out of the repr (and the log)
+    assert settings.summary()["persisted_queries"] == "safelist (1 operations)"
+    assert Settings.from_environ(env).summary()["persisted_queries"] == "apq"
+
+
+def test_safelist_needs_a_manifest(env: dict[str, str]) -> None:
+    error = _config_error({**env, "GRAPH_PERSISTED_QUERIES": "safelist"})
+    assert str(error) == "GRAPH_OPERATIONS_FILE is required with GRAPH_PERSISTED_QUERIES=safelist"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "GRAPH_OPERATIONS_FILE: cannot read"),
+        ("{not json", "GRAPH_OPERATIONS_FILE: {path}: not JSON (line 1, column 2)"),
+        ('{"operations": []}', 'GRAPH_OPERATIONS_FILE: {path}: expected {{"format": "apollo-persisted-query-manifest"'),
+    ],
+)
+def test_a_bad_manifest_stops_start_up_naming_the_variable(
+    env: dict[str, str], tmp_path: Path, text: str | None, message: str
+) -> None:
+    path = _manifest(tmp_path, text) if text is not None else str(tmp_path / "missing.json")
+    error = _config_error({**env, "GRAPH_PERSISTED_QUERIES": "safelist", "GRAPH_OPERATIONS_FILE": path})
+    assert str(error).startswith(message.format(path=path))
+
+
+def test_a_manifest_with_persisted_queries_off_is_a_mistake(env: dict[str, str], tmp_path: Path) -> None:
+    path = _manifest(tmp_path, "{}")
+    error = _config_error({**env, "GRAPH_PERSISTED_QUERIES": "off", "GRAPH_OPERATIONS_FILE": path})
+    assert str(error) == "GRAPH_OPERATIONS_FILE: persisted queries are off (GRAPH_PERSISTED_QUERIES=off)"
+
+
+def test_apq_store_settings(env: dict[str, str]) -> None:
+    settings = Settings.from_environ({**env, "GRAPH_APQ_MAX_DOCUMENTS": "50", "GRAPH_APQ_TTL_S": "300"})
+    assert (settings.apq_max_documents, settings.apq_ttl_s) == (50, 300.0)
+    assert "GRAPH_APQ_MAX_DOCUMENTS" in str(_config_error({**env, "GRAPH_APQ_MAX_DOCUMENTS": "0"}))
+    assert "GRAPH_APQ_TTL_S" in str(_config_error({**env, "GRAPH_APQ_TTL_S": "forever"}))

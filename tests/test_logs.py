@@ -89,7 +89,7 @@ async def test_request_and_gateway_attempt_lines(
             body = {"query": query, "variables": {"v": "0.0.1"}}
             await http.post("/graphql", json=body, headers={**auth, "X-Request-Id": request_id})
         await http.post("/graphql", json={"query": STATUS}, headers={"X-Request-Id": "req-4"})
-    err = await read_until(capsys, '"request_id": "req-4"')
+    err = await read_until(capsys, '"request_id":"req-4"')
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     requests = {line["request_id"]: line for line in lines if line["message"] == "request"}
 
