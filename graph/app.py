@@ -12,26 +12,25 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
-import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
 from graph import __version__, logs
+from graph.bodylimit import BodyLimit
 from graph.config import ConfigError, Settings
-from graph.context import Context, http_context
+from graph.endpoint import GraphQLEndpoint
 from graph.guard import Guard
-from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, render_page
+from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, assets_built, render_page
 from graph.metrics import CONTENT_TYPE, Metrics
 from graph.persisted import PersistedQueries
+from graph.ratelimit import RateLimit
 from graph.response_cache import ResponseCache
 from graph.schema import create_schema
 from graph.services import Services, build_services
@@ -42,31 +41,6 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("graph.app")
-
-
-class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a fresh per-request context (loaders are never shared between requests).
-
-    With ``page`` it serves our playground instead of Strawberry's, whose scripts come from a CDN.
-    """
-
-    def __init__(self, *args: Any, page: Page | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._page = page
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        if self._page is None:
-            return await super().render_graphql_ide(request)
-        return HTMLResponse(self._page.html, headers={"content-security-policy": self._page.content_security_policy})
-
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        return http_context(request.app.state.services, request.headers, request.scope.get("state", {}))
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
-
-    def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
 
 
 def create_app(
@@ -84,7 +58,10 @@ def create_app(
         Tracing(tracer_provider, record_query_text=settings.trace_query_text),
     )
     page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
-    schema = create_schema(introspection=settings.introspection)
+    schema = create_schema(
+        introspection=settings.introspection,
+        batch_operations=settings.max_batch_operations if settings.allow_batching else None,
+    )
     graphql = GraphQLEndpoint(
         schema,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -92,7 +69,7 @@ def create_app(
         page=page,
     )
     routes: list[BaseRoute] = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/readyz", _readyz, methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
@@ -135,12 +112,11 @@ def create_app(
         middleware=[
             # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
             Middleware(RequestTelemetry, telemetry=telemetry),
-            Middleware(
-                Guard,
-                api_keys=settings.api_keys,
-                allow_anonymous=settings.allow_anonymous,
-                max_body_bytes=settings.max_body_bytes,
-            ),
+            # Then, each a small pure-ASGI module: who may call, how often, how much they may send (read here,
+            # bounded, before anything else reads it), persisted queries, and the whole-response cache.
+            Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
+            Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             # Before the response cache: a persisted query reaches it as the plain operation it stands for.
             Middleware(
                 PersistedQueries,

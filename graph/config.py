@@ -32,6 +32,7 @@ CERT_FILES = ("ALIPAY_APP_CERT_FILE", "ALIPAY_PUBLIC_CERT_FILE", "ALIPAY_ROOT_CE
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
+_API_KEY = re.compile(r"[\x21-\x7e]{1,256}")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 T = TypeVar("T")
 
@@ -60,6 +61,15 @@ class Settings:
     max_bundle_ids: int = 10
     max_upstream_calls: int = 20
     max_body_bytes: int = 65536
+    rate_limit_per_min: int = 600  # per API key (per client address for anonymous callers); 0: no limit
+    max_depth: int = 15  # the standard introspection query (GraphiQL, Apollo tools) is 15 deep
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    allow_batching: bool = False
+    max_batch_operations: int = 10  # only read when batching is allowed
+    operation_deadline_s: float = 15.0  # one operation's wait for the gateway, retries and backoff included
+    breaker_failures: int = 5  # consecutive gateway failures that open the circuit; 0: never opens
+    breaker_reset_s: float = 10.0  # how long an open circuit waits before letting one probe call through
     log_format: str = "json"
     log_level: str = "INFO"
     metrics_operations: frozenset[str] = frozenset()  # operation names that get their own metric label
@@ -97,13 +107,22 @@ class Settings:
             cache_ttl_s=_number(env, "GRAPH_CACHE_TTL_S", 60.0, float, minimum=0, maximum=86400),
             cache_error_ttl_s=_number(env, "GRAPH_CACHE_ERROR_TTL_S", 10.0, float, minimum=0, maximum=86400),
             cache_max_entries=_number(env, "GRAPH_CACHE_MAX_ENTRIES", 10000, int, minimum=1, maximum=10**8),
-            api_keys=frozenset(k.strip() for k in env.get("GRAPH_API_KEYS", "").split(",") if k.strip()),
+            api_keys=_api_keys(env),
             allow_anonymous=demo or _flag(env, "GRAPH_ALLOW_ANONYMOUS", False),
             introspection=_flag(env, "GRAPH_INTROSPECTION", True),
             graphiql=_flag(env, "GRAPH_GRAPHIQL", True),
             max_bundle_ids=_number(env, "GRAPH_MAX_BUNDLE_IDS", 10, int, minimum=1),
             max_upstream_calls=_number(env, "GRAPH_MAX_UPSTREAM_CALLS", 20, int, minimum=1),
             max_body_bytes=_number(env, "GRAPH_MAX_BODY_BYTES", 65536, int, minimum=1024),
+            rate_limit_per_min=_number(env, "GRAPH_RATE_LIMIT_PER_MIN", 600, int, minimum=0),
+            max_depth=_number(env, "GRAPH_MAX_DEPTH", 15, int, minimum=1, maximum=200),
+            max_aliases=_number(env, "GRAPH_MAX_ALIASES", 30, int, minimum=0, maximum=100000),
+            max_tokens=_number(env, "GRAPH_MAX_TOKENS", 2000, int, minimum=10, maximum=1000000),
+            allow_batching=_flag(env, "GRAPH_ALLOW_BATCHING", False),
+            max_batch_operations=_number(env, "GRAPH_MAX_BATCH_OPERATIONS", 10, int, minimum=1, maximum=1000),
+            operation_deadline_s=_number(env, "GRAPH_OPERATION_DEADLINE_S", 15.0, float, minimum=0.01, maximum=3600),
+            breaker_failures=_number(env, "GRAPH_BREAKER_FAILURES", 5, int, minimum=0, maximum=10000),
+            breaker_reset_s=_number(env, "GRAPH_BREAKER_RESET_S", 10.0, float, minimum=0.01, maximum=3600),
             log_format=log_format,
             log_level=log_level,
             metrics_operations=_operation_names(env.get("GRAPH_METRICS_OPERATIONS", "")),
@@ -141,6 +160,12 @@ class Settings:
             "max_concurrency": self.max_concurrency,
             "max_upstream_calls": self.max_upstream_calls,
             "max_body_bytes": self.max_body_bytes,
+            "rate_limit_per_min": self.rate_limit_per_min,
+            "operation_deadline_s": self.operation_deadline_s,
+            "breaker": f"{self.breaker_failures} failures, {self.breaker_reset_s:g} s"
+            if self.breaker_failures
+            else "off",
+            "batching": self.max_batch_operations if self.allow_batching else "off",
             "cache_ttl_s": self.cache_ttl_s,
             "shutdown_grace_s": self.shutdown_grace_s,
             "persisted_queries": self.persisted_queries
@@ -214,6 +239,20 @@ def _cache_url(raw: str) -> str:
     if port == -1 or (db and not db.isdigit()) or parts.query:
         raise ConfigError(f"GRAPH_CACHE_URL: {problem}")  # the URL itself is not quoted: it may hold a password
     return raw
+
+
+def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
+    """``GRAPH_API_KEYS`` (comma-separated) or ``GRAPH_API_KEYS_FILE`` (one a line, or comma-separated)."""
+    inline, path = env.get("GRAPH_API_KEYS", "").strip(), env.get("GRAPH_API_KEYS_FILE", "").strip()
+    if inline and path:
+        raise ConfigError("GRAPH_API_KEYS and GRAPH_API_KEYS_FILE: set one, not both")
+    name, text = ("GRAPH_API_KEYS_FILE", _read(path, "GRAPH_API_KEYS_FILE")) if path else ("GRAPH_API_KEYS", inline)
+    keys = [key.strip() for key in re.split(r"[,\n]", text) if key.strip()]
+    for position, key in enumerate(keys, 1):
+        # A key is sent as "Authorization: Bearer KEY": anything but visible ASCII could never match. Never quoted.
+        if not _API_KEY.fullmatch(key):
+            raise ConfigError(f"{name}: key number {position} holds characters other than visible ASCII")
+    return frozenset(keys)
 
 
 def _operations(path: str, mode: str) -> Manifest | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ class Context:
     request_id: str = "-"
     fresh: bool = False  # Cache-Control: no-cache: skip cached answers (and refresh them)
     freshness: Freshness = field(default_factory=Freshness)  # what the answers used say about reuse
+    deadline: float | None = None  # event-loop time after which this operation stops waiting for the gateway
+    planned_calls: set[object] = field(default_factory=set)  # gateway-call keys admitted so far (the budget)
 
     @property
     def settings(self) -> Settings:
@@ -53,6 +56,7 @@ def build_context(
         request_id=request_id,
         fresh=fresh,
         freshness=freshness or Freshness(),
+        deadline=asyncio.get_running_loop().time() + services.settings.operation_deadline_s,
     )
 
 

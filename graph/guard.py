@@ -1,27 +1,32 @@
-"""The HTTP policy in front of /graphql: caller keys, the merchant-token header, body size.
+"""The HTTP policy in front of /graphql: caller keys and the merchant-token header.
 
 Pure ASGI (no BaseHTTPMiddleware) so it adds no task per request and never buffers bodies. Request ids,
-counts and the request's log line come from ``graph.telemetry.RequestTelemetry``, outside this layer.
+counts and the request's log line come from ``graph.telemetry.RequestTelemetry``, outside this layer; the body
+bound is ``graph.bodylimit``'s. It tells what comes after it (``graph.ratelimit``) who the caller is:
+``scope["state"]["caller"]``, a fingerprint of the API key that matched (never the key), or None for an
+anonymous caller.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import re
 from collections.abc import Collection
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from graph.refusal import refusal
 
 TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
 # app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-def _error_body(message: str, code: str) -> bytes:
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+def fingerprint(key: str) -> str:
+    """A name for an API key in rate-limit buckets: tells keys apart, gives nothing of the key away."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 class Guard:
@@ -31,31 +36,31 @@ class Guard:
         *,
         api_keys: Collection[str],
         allow_anonymous: bool,
-        max_body_bytes: int,
         graphql_path: str = "/graphql",
     ) -> None:
         self.app = app
-        self._keys = [key.encode() for key in api_keys]
+        self._keys = [(key.encode(), fingerprint(key)) for key in api_keys]
         self._anonymous = allow_anonymous
-        self._max_body = max_body_bytes
         self._path = graphql_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] != self._path:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        refusal = self._refusal(scope, headers) if scope["path"] == self._path else None
-        if refusal is None:
+        refused = self._refusal(scope, Headers(scope=scope), scope.setdefault("state", {}))
+        if refused is None:
             await self.app(scope, receive, send)
         else:
-            await self._respond(send, *refusal)
+            await refusal(*refused)(scope, receive, send)
 
-    def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, str, dict[str, str]] | None:
+    def _refusal(
+        self, scope: Scope, headers: Headers, state: dict[str, object]
+    ) -> tuple[int, str, str, dict[str, str]] | None:
         # The GraphiQL page itself is public; the operations it sends are not.
         if scope["method"] == "GET" and "text/html" in headers.get("accept", "") and not scope.get("query_string"):
             return None
-        if not self._authorised(headers.get("authorization", "")):
+        authorised, state["caller"] = self._authorised(headers.get("authorization", ""))
+        if not authorised:
             if not self._keys and not self._anonymous:
                 message = (
                     "this service is closed: no API keys are configured (GRAPH_API_KEYS) and anonymous access is off"
@@ -71,30 +76,17 @@ class Guard:
                 "BAD_USER_INPUT",
                 {},
             )
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self._max_body):
-            return (
-                413,
-                f"request body is larger than {self._max_body} bytes (GRAPH_MAX_BODY_BYTES)",
-                "BAD_USER_INPUT",
-                {},
-            )
         return None
 
-    def _authorised(self, authorization: str) -> bool:
+    def _authorised(self, authorization: str) -> tuple[bool, str | None]:
+        """(let in?, the matched key's fingerprint or None)."""
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() == "bearer" and key.strip():
             given = key.strip().encode()
             # Compare against every key, never stopping early: timing says nothing about which key nearly matched.
-            matched = False
-            for candidate in self._keys:
-                matched |= hmac.compare_digest(given, candidate)
-            return matched
-        return self._anonymous
-
-    async def _respond(self, send: Any, status: int, message: str, code: str, headers: dict[str, str]) -> None:
-        body = _error_body(message, code)
-        raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": body})
+            matched = None
+            for candidate, name in self._keys:
+                if hmac.compare_digest(given, candidate):
+                    matched = name
+            return matched is not None, matched
+        return self._anonymous, None

@@ -34,13 +34,19 @@ class UpstreamBudget(SchemaExtension):
         ctx = self.execution_context
         limit = ctx.context.settings.max_upstream_calls
         if ctx.graphql_document is not None:
-            calls = count_gateway_calls(ctx.graphql_document, ctx.operation_name, ctx.variables or {})
-            if calls > limit:
+            keys = gateway_call_keys(ctx.graphql_document, ctx.operation_name, ctx.variables or {})
+            # The operations of one batched request share one context, so they share one budget too.
+            admitted = ctx.context.planned_calls | keys
+            calls = len(admitted)
+            if calls <= limit:
+                ctx.context.planned_calls = admitted
+            else:
                 error = QueryTooComplex(
                     f"this operation would make {calls} gateway calls; at most {limit} are allowed "
                     "(GRAPH_MAX_UPSTREAM_CALLS)",
-                    calls=calls,
+                    setting="GRAPH_MAX_UPSTREAM_CALLS",
                     limit=limit,
+                    calls=calls,
                 )
                 ctx.result = ExecutionResult(
                     data=None, errors=[GraphQLError(error.message, extensions=error.extensions)]
@@ -49,15 +55,19 @@ class UpstreamBudget(SchemaExtension):
 
 
 def count_gateway_calls(document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> int:
+    return len(gateway_call_keys(document, operation_name, variables))
+
+
+def gateway_call_keys(document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any]) -> set[object]:
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [op for op in operations if operation_name is None or (op.name and op.name.value == operation_name)]
-    if not chosen:
-        return 0  # graphql-core reports the unknown operation itself
     keys: set[object] = set()
+    if not chosen:
+        return keys  # graphql-core reports the unknown operation itself
     for field in _root_fields(chosen[0].selection_set, fragments, set()):
         keys.update(_field_keys(field, variables))
-    return len(keys)
+    return keys
 
 
 def _root_fields(
@@ -69,9 +79,12 @@ def _root_fields(
         elif isinstance(selection, InlineFragmentNode):
             yield from _root_fields(selection.selection_set, fragments, seen)
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            # Once per operation: spreading a fragment again adds no key (keys are a set), and walking it once
+            # per path would take 2**n steps for n fragments that each spread the next one twice.
+            seen.add(selection.name.value)
             fragment = fragments.get(selection.name.value)
             if fragment is not None:
-                yield from _root_fields(fragment.selection_set, fragments, seen | {selection.name.value})
+                yield from _root_fields(fragment.selection_set, fragments, seen)
 
 
 def _field_keys(field: FieldNode, variables: Mapping[str, Any]) -> list[object]:

@@ -16,13 +16,30 @@ def should_mask(error: GraphQLError) -> bool:
 
 
 def _should_mask(error: GraphQLError) -> bool:
-    # original_error None: parse and validation errors written by graphql-core about the caller's document.
-    return error.original_error is not None and not isinstance(error.original_error, GraphError)
+    # original_error None: parse and validation errors graphql-core wrote about the caller's document; a
+    # GraphQLError: its words about the caller's variables (a wrong type, a missing value). Neither is our fault.
+    return error.original_error is not None and not isinstance(error.original_error, GraphError | GraphQLError)
+
+
+def _code(error: GraphQLError) -> str:
+    """A code for graphql-core's own errors, which carry none (Apollo's names for them)."""
+    if isinstance(error.original_error, GraphQLError):
+        return "BAD_USER_INPUT"  # a variable's value does not fit its type
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    return "GRAPHQL_VALIDATION_FAILED"
 
 
 class MaskInternalErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=_should_mask, error_message="Internal error")
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": _code(error)}
+        return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context

@@ -107,7 +107,7 @@ class Metrics:
             registry=r,
         )
         self.gateway_in_flight = Gauge("graph_gateway_calls_in_flight", "Gateway call attempts in flight", registry=r)
-        # The circuit breaker sets this through Telemetry.breaker(state); until there is one it stays closed.
+        # The gateway circuit breaker (graph.gateway.breaker) sets this through Telemetry.breaker(state).
         self.breaker_state = Enum(
             "graph_circuit_breaker_state",
             "State of the gateway circuit breaker",

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 import orjson
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
@@ -105,6 +106,8 @@ def parse_operation(payload: bytes, is_get: bool) -> Operation | None:
     query, variables, name = request.get("query"), request.get("variables"), request.get("operationName")
     if not isinstance(query, str) or not isinstance(variables, dict | None) or not isinstance(name, str | None):
         return None
+    if not query.strip():
+        return None  # Strawberry's view answers "no query" with a 400
     variables_text = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
     ident = b"\x00".join((normalise(query).encode(), (name or "").encode(), variables_text))
     return Operation(query, variables or {}, name, hashlib.sha256(ident).hexdigest())
@@ -202,9 +205,11 @@ class ResponseCache:
                 operation_name=operation.operation_name,
                 allowed_operation_types=_QUERIES_ONLY,
             )
-        except (InvalidOperationTypeError, CannotGetOperationTypeError) as exc:
+        except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError) as exc:
             reason = "only queries are served" if isinstance(exc, InvalidOperationTypeError) else str(exc)
-            await _send(send, 400, orjson.dumps({"errors": [{"message": reason}]}))
+            await _send(
+                send, 400, orjson.dumps({"errors": [{"message": reason, "extensions": {"code": "BAD_REQUEST"}}]})
+            )
             return None
         return dict(process_result(result))
 

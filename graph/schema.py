@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.federation.schema import FederationAny, Schema as FederationSchema
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from graph.complexity import DocumentLimits
 from graph.context import Info
 from graph.errors import BadUserInput
 from graph.freshness import CacheAge
@@ -23,7 +24,6 @@ from graph.types.version import MiniAppVersion
 from resolvers import version
 
 log = logging.getLogger("graph.errors")
-DOCUMENT_CACHE_SIZE = 512
 
 MiniAppVersionResult = Annotated[
     MiniAppVersion | MiniAppVersionError,
@@ -75,18 +75,24 @@ class Schema(FederationSchema):
                 log.error("unexpected error", exc_info=error.original_error, extra={"request_id": request_id})
 
 
-def create_schema(*, introspection: bool = True) -> Schema:
-    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+def create_schema(*, introspection: bool = True, batch_operations: int | None = None) -> Schema:
+    """``batch_operations``: most operations in one batched request (a JSON array), None for no batching."""
+    extensions: list[type[SchemaExtension]] = [
         # OperationTelemetry first: its span encloses the rest, and it sees errors as callers do (masked).
         OperationTelemetry,
-        # Parsing and validating a 68-field query costs most of a request's CPU; both are pure functions of the
-        # document text, so a bounded LRU of each pays off whenever a document repeats (it nearly always does).
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        # DocumentLimits parses and validates, each through a bounded LRU (a document nearly always repeats),
+        # with the token, depth and alias limits in front so that an oversized document costs neither.
+        DocumentLimits,
         MaskInternalErrors,
         UpstreamBudget,
         CacheAge,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return Schema(query=Query, extensions=extensions, federation_version="2.11")
+    batching = None if batch_operations is None else BatchingConfig(max_operations=batch_operations)
+    return Schema(
+        query=Query,
+        extensions=extensions,
+        federation_version="2.11",
+        config=StrawberryConfig(batching_config=batching),
+    )

@@ -10,6 +10,7 @@ import httpx
 from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
 from graph.gateway.base import GatewayClient
+from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
 from graph.telemetry import Telemetry
@@ -62,6 +63,13 @@ def build_services(
         transport=transport,
         max_connections=settings.max_concurrency,
         observer=telemetry,
+        deadline_s=settings.operation_deadline_s,
+        breaker=CircuitBreaker(
+            gateway_url,
+            failures=settings.breaker_failures,
+            reset_s=settings.breaker_reset_s,
+            on_change=telemetry.breaker,
+        ),
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
     responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)

@@ -23,7 +23,7 @@ from graph.cache import AnswerCache, Entry
 from graph.flight import SingleFlight
 from graph.gateway.base import GatewayClient
 from graph.gateway.client import VERSION_DETAIL_METHOD
-from graph.gateway.errors import BusinessError, GatewayError
+from graph.gateway.errors import BusinessError, CircuitOpen, GatewayError
 from graph.tracing import Tracing
 
 VersionNode = dict[str, Any]
@@ -33,6 +33,10 @@ class VersionKey(NamedTuple):
     app_auth_token: str | None  # part of the key: one merchant's answer never serves another
     app_version: str
     bundle_id: str
+
+    def __repr__(self) -> str:  # the merchant token stays out of reprs, tracebacks and log lines
+        token = "None" if self.app_auth_token is None else "'***'"
+        return f"VersionKey(app_auth_token={token}, app_version={self.app_version!r}, bundle_id={self.bundle_id!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +101,16 @@ class VersionSource:
                     await self.cache.set(ck, _error_entry(exc, self._clock()), self._error_ttl_s)
                 return Fetched(exc)
             except GatewayError as exc:  # transient or untrustworthy: never cached
-                return Fetched(exc)
-        await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s)
-        return Fetched(node)
+                failure = exc
+            else:
+                await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s)
+                return Fetched(node)
+        if fresh and isinstance(failure, CircuitOpen):
+            # The gateway is being left alone: a cached answer (its age in cacheAge) beats none, even for no-cache.
+            entry = await self.cache.get(ck)
+            if entry is not None:
+                return _from_entry(entry)
+        return Fetched(failure)
 
     def age_s(self, fetched: Fetched) -> float:
         return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)

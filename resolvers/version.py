@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from graph.context import Context, Info
-from graph.errors import BadUserInput, GraphError, from_gateway
+from graph.errors import AlipayUnavailable, BadUserInput, GraphError, from_gateway
 from graph.gateway.errors import GatewayError
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
@@ -52,7 +52,15 @@ async def mini_app_version_reference(context: Context, representation: Mapping[s
 
 
 async def fetch_version(context: Context, app_version: str, bundle_id: str) -> MiniAppVersion:
-    fetched = await context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
+    load = context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
+    try:
+        # shield: giving up on the answer must not cancel the loader's future, which its batch still resolves.
+        async with asyncio.timeout_at(context.deadline):
+            fetched = await asyncio.shield(load)
+    except TimeoutError:
+        raise AlipayUnavailable(
+            "no answer from the gateway within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
+        ) from None
     source = context.services.source
     context.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
     if isinstance(fetched.outcome, GatewayError):

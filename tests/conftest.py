@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -14,17 +15,46 @@ from graph.config import Settings
 from graph.gateway.client import Backoff, Credentials
 from graph.gateway.keys import load_private_key, load_public_key
 from graph.gateway.sandbox import DemoCredentials, SandboxGateway, generate_credentials
+from tests.keyfixtures import private_pem
 from tests.redis_server import RedisServer
+from tests.secrets_audit import SECRETS, Capture, WireSigns, capture_text
 from tests.servers import serve
 
 MERCHANT_TOKEN = "202611BBmerchantA000000000000000000000001"
 OTHER_MERCHANT_TOKEN = "202611BBmerchantB000000000000000000000002"
+API_KEY = "gk_test_5b0c9d2e8f7a4c1b9e3d6f0a2c4e8b1d"
+OTHER_API_KEY = "gk_test_0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b"
 NO_WAIT = Backoff(base_s=0.0, cap_s=0.0)
+SECRETS.add(MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN, API_KEY, OTHER_API_KEY)
+
+
+@pytest.fixture(autouse=True)
+def _secrets_audit() -> Iterator[None]:
+    """Every test's logging at DEBUG, httpx and httpcore included, searched for the session's secrets afterwards."""
+    capture = Capture()
+    root = logging.getLogger()
+    loggers = [root, logging.getLogger("httpx"), logging.getLogger("httpcore")]
+    levels = [logger.level for logger in loggers]
+    root.addHandler(capture)
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    SECRETS.signs.clear()
+    try:
+        yield
+    finally:
+        root.removeHandler(capture)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+    leaked = SECRETS.found_in(capture_text(capture.records))
+    assert not leaked, f"secrets in the log at DEBUG: {leaked}"
 
 
 @pytest.fixture(scope="session")
 def demo_credentials() -> DemoCredentials:
-    return generate_credentials()
+    creds = generate_credentials()
+    SECRETS.add_base64(creds.app_private_key_pem)
+    SECRETS.add_base64(private_pem(creds.alipay_private_key))
+    return creds
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +69,7 @@ def credentials(demo_credentials: DemoCredentials) -> Credentials:
 @pytest.fixture(scope="session")
 def _served_sandbox(demo_credentials: DemoCredentials) -> Iterator[tuple[SandboxGateway, str]]:
     gateway = SandboxGateway.for_credentials(demo_credentials, auth_tokens=[MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN])
-    with serve(gateway.app) as url:
+    with serve(WireSigns(gateway.app)) as url:
         yield gateway, f"{url}/gateway.do"
 
 
@@ -77,6 +107,21 @@ def start_app(settings: Settings) -> Iterator[Callable[..., str]]:
 @pytest.fixture
 def graph_url(start_app: Callable[..., str]) -> str:
     return start_app()
+
+
+@pytest.fixture(scope="module")
+def shared_graph_url(credentials: Credentials, _served_sandbox: tuple[SandboxGateway, str]) -> Iterator[str]:
+    """One service for a module of many small cases (starting one costs ~0.2 s): anonymous, no rate limit.
+    Its cache lives as long as the module; ask for ``sandbox`` too to count a test's gateway calls."""
+    settings = Settings(
+        credentials=credentials,
+        gateway_url=_served_sandbox[1],
+        allow_anonymous=True,
+        timeout_s=2.0,
+        rate_limit_per_min=0,
+    )
+    with serve(create_app(settings), lifespan="on") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.secrets_audit import SECRETS
+
 _PEM = serialization.Encoding.PEM
 
 
@@ -47,6 +49,8 @@ class KeyMaterial:
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         public = private.public_key()
         none = serialization.NoEncryption()
+        SECRETS.add_base64(private_pem(private))  # PKCS#8 and PKCS#1 bodies differ: both are watched for
+        SECRETS.add_base64(private.private_bytes(_PEM, serialization.PrivateFormat.TraditionalOpenSSL, none).decode())
         return cls(
             private=private,
             public=public,
@@ -55,6 +59,10 @@ class KeyMaterial:
             spki_pem=public.public_bytes(_PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
             pkcs1_public_pem=public.public_bytes(_PEM, serialization.PublicFormat.PKCS1).decode(),
         )
+
+
+def private_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(_PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
 @pytest.fixture(scope="session")

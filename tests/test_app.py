@@ -253,8 +253,16 @@ async def test_get_queries_and_graphiql(graph_url: str, sandbox: SandboxGateway)
         assert mutation.status_code >= 400
 
 
-async def test_closed_by_default(start_app: Callable[..., str], sandbox: SandboxGateway) -> None:
+async def test_closed_by_default(
+    start_app: Callable[..., str], sandbox: SandboxGateway, caplog: pytest.LogCaptureFixture
+) -> None:
     url = start_app(allow_anonymous=False)
+    why = next(r for r in caplog.records if r.name == "graph.app" and "refused" in r.getMessage())
+    assert (
+        why.getMessage() == "every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true"
+    )
+    keyed = await post(url, "{ __typename }", Authorization="Bearer anything")
+    assert keyed.status_code == 401  # no key matches when there are none
     response = await post(url, STATUS, {"v": "0.0.1"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

@@ -235,6 +235,15 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "max_bundle_ids": 10,
         "max_upstream_calls": 20,
         "max_body_bytes": 65536,
+        "rate_limit_per_min": 600,
+        "max_depth": 15,
+        "max_aliases": 30,
+        "max_tokens": 2000,
+        "allow_batching": False,
+        "max_batch_operations": 10,
+        "operation_deadline_s": 15.0,
+        "breaker_failures": 5,
+        "breaker_reset_s": 10.0,
         "log_format": "json",
         "log_level": "INFO",
         "metrics_operations": frozenset(),
@@ -280,6 +289,15 @@ NUMBERS: list[tuple[str, str, str, float]] = [
     ("GRAPH_MAX_UPSTREAM_CALLS", "max_upstream_calls", "100", 100),
     ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1024", 1024),
     ("GRAPH_MAX_BODY_BYTES", "max_body_bytes", "1048576", 1048576),
+    ("GRAPH_RATE_LIMIT_PER_MIN", "rate_limit_per_min", "0", 0),
+    ("GRAPH_RATE_LIMIT_PER_MIN", "rate_limit_per_min", "6000", 6000),
+    ("GRAPH_MAX_DEPTH", "max_depth", "4", 4),
+    ("GRAPH_MAX_ALIASES", "max_aliases", "0", 0),
+    ("GRAPH_MAX_TOKENS", "max_tokens", "500", 500),
+    ("GRAPH_MAX_BATCH_OPERATIONS", "max_batch_operations", "3", 3),
+    ("GRAPH_OPERATION_DEADLINE_S", "operation_deadline_s", "2.5", 2.5),
+    ("GRAPH_BREAKER_FAILURES", "breaker_failures", "0", 0),
+    ("GRAPH_BREAKER_RESET_S", "breaker_reset_s", "0.5", 0.5),
     ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "0", 0),
     ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "45", 45),
 ]
@@ -315,6 +333,17 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_MAX_UPSTREAM_CALLS", "2e1", "expected a whole number"),
     ("GRAPH_MAX_BODY_BYTES", "1023", "must be between 1024 and 1000000000"),
     ("GRAPH_MAX_BODY_BYTES", "64k", "expected a whole number"),
+    ("GRAPH_RATE_LIMIT_PER_MIN", "-1", "must be between 0 and 1000000000"),
+    ("GRAPH_RATE_LIMIT_PER_MIN", "10/s", "expected a whole number"),
+    ("GRAPH_MAX_DEPTH", "0", "must be between 1 and 200"),
+    ("GRAPH_MAX_DEPTH", "201", "must be between 1 and 200"),
+    ("GRAPH_MAX_ALIASES", "-1", "must be between 0 and 100000"),
+    ("GRAPH_MAX_TOKENS", "9", "must be between 10 and 1000000"),
+    ("GRAPH_MAX_BATCH_OPERATIONS", "0", "must be between 1 and 1000"),
+    ("GRAPH_OPERATION_DEADLINE_S", "0", "must be between 0.01 and 3600"),
+    ("GRAPH_OPERATION_DEADLINE_S", "soon", "expected a number"),
+    ("GRAPH_BREAKER_FAILURES", "-1", "must be between 0 and 10000"),
+    ("GRAPH_BREAKER_RESET_S", "0", "must be between 0.01 and 3600"),
     ("GRAPH_SHUTDOWN_GRACE_S", "2.5", "expected a whole number"),
     ("GRAPH_SHUTDOWN_GRACE_S", "3601", "must be between 0 and 3600"),
 ]
@@ -331,6 +360,7 @@ FLAGS = [
     ("GRAPH_ALLOW_ANONYMOUS", "allow_anonymous"),
     ("GRAPH_INTROSPECTION", "introspection"),
     ("GRAPH_GRAPHIQL", "graphiql"),
+    ("GRAPH_ALLOW_BATCHING", "allow_batching"),
     ("GRAPH_TRACE_QUERY_TEXT", "trace_query_text"),
 ]
 
@@ -367,6 +397,38 @@ def test_bad_flags_name_the_variable(env: dict[str, str], name: str, raw: str) -
 
 
 # ----------------------------------------------------------------------------------------- other settings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{API_KEYS[0]}\n{API_KEYS[1]}\n",
+        f"  {API_KEYS[0]} \r\n\n{API_KEYS[1]}",
+        f"{API_KEYS[0]},{API_KEYS[1]}",
+        f"{API_KEYS[0]},\n{API_KEYS[1]},",
+    ],
+)
+def test_api_keys_from_a_file(env: dict[str, str], tmp_path: Path, text: str) -> None:
+    keys_file = tmp_path / "api-keys"
+    keys_file.write_text(text, encoding="utf-8")
+    assert Settings.from_environ(env | {"GRAPH_API_KEYS_FILE": str(keys_file)}).api_keys == frozenset(API_KEYS)
+
+
+def test_api_keys_file_problems_are_named_never_quoted(env: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    error = _config_error(env | {"GRAPH_API_KEYS_FILE": str(missing)})
+    assert str(error) == f"GRAPH_API_KEYS_FILE: cannot read {missing} (FileNotFoundError)"
+    both = _config_error(env | {"GRAPH_API_KEYS_FILE": str(missing), "GRAPH_API_KEYS": API_KEYS[0]})
+    assert str(both) == "GRAPH_API_KEYS and GRAPH_API_KEYS_FILE: set one, not both"
+    inline = _config_error(env | {"GRAPH_API_KEYS": f"{API_KEYS[0]},caf\u00e9-{API_KEYS[1]}"})
+    assert str(inline) == "GRAPH_API_KEYS: key number 2 holds characters other than visible ASCII"
+    assert API_KEYS[1] not in str(inline)
+
+
+def test_an_empty_keys_file_means_closed(env: dict[str, str], tmp_path: Path) -> None:
+    keys_file = tmp_path / "api-keys"
+    keys_file.write_text("\n\n", encoding="utf-8")
+    assert Settings.from_environ(env | {"GRAPH_API_KEYS_FILE": str(keys_file)}).closed
 
 
 def test_api_keys_are_split_and_trimmed(env: dict[str, str]) -> None:
@@ -536,6 +598,7 @@ def test_summary_says_what_runs_and_nothing_secret(env: dict[str, str], app_keys
     assert summary["cache"] == "redis cache.internal:6380/2"
     assert summary["auth"] == "api keys (2)"
     assert (summary["retries"], summary["max_concurrency"], summary["shutdown_grace_s"]) == (2, 16, 20)
+    assert (summary["rate_limit_per_min"], summary["breaker"], summary["batching"]) == (600, "5 failures, 10 s", "off")
     shown = repr(summary)
     for secret in (*API_KEYS, "s3cret", "pw@"):
         assert secret not in shown

@@ -77,3 +77,10 @@ def test_fragment_cycles_and_unknown_fragments_terminate() -> None:
         """
     )
     assert count_gateway_calls(document, None, {}) == 1
+
+
+def test_a_fragment_bomb_is_counted_in_linear_time() -> None:
+    # Each fragment spreads the next twice: 2**60 paths to the one field, which a walk per path would never finish.
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(60))
+    document = parse("{ ...F0 } " + chain + ' fragment F60 on Query { miniAppVersion(appVersion: "1") { status } }')
+    assert count_gateway_calls(document, None, {}) == 1

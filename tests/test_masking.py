@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import strawberry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
 
+from graph.config import Settings
+from graph.endpoint import GraphQLEndpoint
 from graph.errors import BadUserInput
+from graph.guard import Guard
+from graph.logs import JsonFormatter
 from graph.masking import MaskInternalErrors
 from graph.schema import Schema
+from graph.services import build_services
+from graph.telemetry import RequestTelemetry, Telemetry
+from tests.servers import serve
 
 
 @dataclass
@@ -60,3 +74,39 @@ async def test_request_id_defaults_when_the_context_has_none() -> None:
     result = await SCHEMA.execute("{ broken }", context_value=object())
     assert result.errors is not None
     assert result.errors[0].extensions == {"code": "INTERNAL_ERROR", "requestId": "-"}
+
+
+async def test_the_request_id_in_the_answer_is_the_one_in_the_log(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The real edge (request ids, guard) and endpoint in front of a schema with a field that fails unexpectedly.
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.services = build_services(settings)
+        yield
+        await app.state.services.aclose()
+
+    endpoint = GraphQLEndpoint(Schema(query=Query, extensions=[MaskInternalErrors]))
+    app = Starlette(
+        routes=[Route("/graphql", endpoint)],
+        middleware=[
+            Middleware(RequestTelemetry, telemetry=Telemetry()),
+            Middleware(Guard, api_keys=(), allow_anonymous=True),
+        ],
+        lifespan=lifespan,
+    )
+    with serve(app, lifespan="on") as url, caplog.at_level(logging.ERROR, logger="graph.errors"):
+        async with httpx.AsyncClient(base_url=url) as http:
+            given = await http.post("/graphql", json={"query": "{ broken }"}, headers={"X-Request-Id": "req-7f3a"})
+            made = await http.post("/graphql", json={"query": "{ broken }"})
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "graph.errors"]
+    assert [line["message"] for line in lines] == ["unexpected error", "unexpected error"]
+    for response, line in zip((given, made), lines, strict=True):
+        [error] = response.json()["errors"]
+        assert error["message"] == "Internal error"
+        assert error["extensions"]["code"] == "INTERNAL_ERROR"
+        assert error["extensions"]["requestId"] == response.headers["x-request-id"] == line["request_id"]
+        assert "secret detail: key=abc" in line["exception"]  # the detail is in the log, never in the answer
+        assert "secret detail" not in response.text
+    assert lines[0]["request_id"] == "req-7f3a"
+    assert len(lines[1]["request_id"]) == 32

@@ -202,7 +202,9 @@ async def test_the_direct_path_refuses_what_is_not_a_query(graph_url: str) -> No
     async with httpx.AsyncClient(base_url=graph_url) as http:
         mutation = await http.post("/graphql", json={"query": "mutation { x }"})
         assert mutation.status_code == 400
-        assert mutation.json() == {"errors": [{"message": "only queries are served"}]}
+        assert mutation.json() == {
+            "errors": [{"message": "only queries are served", "extensions": {"code": "BAD_REQUEST"}}]
+        }
         unknown = await http.post("/graphql", json={"query": "query A { __typename }", "operationName": "B"})
         assert unknown.status_code == 400
         assert "B" in unknown.json()["errors"][0]["message"]

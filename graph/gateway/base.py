@@ -19,11 +19,37 @@ import httpx
 
 from graph.gateway import signing
 from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
+from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
-from graph.gateway.errors import GatewayError
+from graph.gateway.errors import BusinessError, GatewayError, GatewayTransportError, SignatureError
 from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
+SECRET_PARAMS = ("sign", "app_auth_token")
+
+
+class RedactGatewayUrls(logging.Filter):
+    """httpx logs every request URL (at INFO); a v2 gateway URL carries ``sign`` and ``app_auth_token``.
+
+    Installed on the ``httpx`` logger when this module loads, so the values are masked whatever level or handlers
+    the process configures (``graph.logs`` also keeps httpx at WARNING; this holds when someone lowers it).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(_redacted(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+def _redacted(url: httpx.URL) -> httpx.URL:
+    params = url.params
+    for name in SECRET_PARAMS:
+        if name in params:
+            params = params.set(name, "***")
+    return url.copy_with(params=params)
+
+
+logging.getLogger("httpx").addFilter(RedactGatewayUrls())
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], datetime]
@@ -65,9 +91,14 @@ class GatewayClient:
         max_connections: int = 16,
         sign_in_thread: bool = False,
         observer: AttemptObserver | None = None,
+        deadline_s: float | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._credentials = credentials
         self._observer: AttemptObserver = observer or NoObserver()
+        self._deadline_s = deadline_s
+        # One breaker per gateway URL: this client's (a process builds one client per URL it calls).
+        self.breaker = breaker or CircuitBreaker(gateway_url, failures=0)
         # Off by default: benchmarks/speed.py measured inline signing (~0.25 ms) ahead of asyncio.to_thread,
         # whose hand-off costs more than it frees the loop for. Kept for that comparison.
         self.sign_in_thread = sign_in_thread
@@ -116,21 +147,35 @@ class GatewayClient:
         """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.
 
         Each attempt is reported to the observer (metrics, a span) and logged: what was called and how it
-        went, never what was sent."""
+        went, never what was sent. The deadline covers every attempt and every backoff wait: a call never
+        outlives it, however it retries. The circuit breaker may refuse an attempt before it is made
+        (``CircuitOpen``: not an attempt, so neither observed nor retried)."""
+        loop = asyncio.get_running_loop()
+        give_up_at = None if self._deadline_s is None else loop.time() + self._deadline_s
         tries = 0
         while True:
             record = Attempt(method, tries + 1)
             error: GatewayError | None = None
-            with self._observer.attempt(record):
-                started = time.perf_counter()
-                try:
-                    result = await attempt()
-                except GatewayError as exc:
-                    error = exc
-                record.duration_s = time.perf_counter() - started
-                record.outcome = outcome_of(error)
+            probe = self.breaker.before_call()
+            answered: bool | None = None  # stays None if the attempt is cancelled: that says nothing of the gateway
+            try:
+                with self._observer.attempt(record):
+                    started = time.perf_counter()
+                    try:
+                        result = await _within(give_up_at, attempt)
+                    except GatewayError as exc:
+                        error = exc
+                    record.duration_s = time.perf_counter() - started
+                    record.outcome = outcome_of(error)
+                # Any answer (a refusal, even one whose signature fails) proves the gateway is up; only what makes
+                # it unavailable (timeouts, refused or reset connections, 5xx, unreadable bodies, busy) counts.
+                answered = error is None or isinstance(error, BusinessError | SignatureError)
+            finally:
+                self.breaker.after_call(answered, probe=probe)
             retrying = error is not None and error.retryable and tries < self._retries
             delay = self._backoff.delay(tries) if retrying else None
+            if delay is not None and give_up_at is not None and loop.time() + delay >= give_up_at:
+                delay = None  # no time left for another attempt
             log.info(
                 "gateway attempt",
                 extra={
@@ -147,3 +192,14 @@ class GatewayClient:
                 raise error
             tries += 1
             await self._sleep(delay)
+
+
+async def _within(give_up_at: float | None, attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt``, cut short at the deadline (an event-loop time) as a transport failure."""
+    try:
+        async with asyncio.timeout_at(give_up_at):
+            return await attempt()
+    except TimeoutError:
+        raise GatewayTransportError(
+            "gateway gave no answer within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
+        ) from None

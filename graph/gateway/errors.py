@@ -4,6 +4,7 @@
     ├── GatewayTransportError       timeout, refused or reset connection, HTTP 5xx        (retryable)
     ├── GatewayProtocolError        a body that is not a gateway answer (HTML, truncated JSON, no node)
     ├── SignatureError              an answer whose signature is missing, wrong or ambiguous (never used)
+    ├── CircuitOpen                 not called at all: the gateway kept failing (circuit breaker open)
     └── GatewayResponseError        a well-formed error answer: code, msg, sub_code, sub_msg
         ├── GatewayUnavailable      20000, 40005, sub_code SYSTEM_ERROR; v3: HTTP 5xx, 429   (retryable)
         └── BusinessError           any other code: the same request would fail the same way
@@ -76,3 +77,7 @@ def v3_response_error(status: int, code: str, message: str, *, signed: bool) -> 
     retry = status >= 500 or status == TOO_MANY_REQUESTS or code.upper() in RETRYABLE_SUB_CODES
     cls = GatewayUnavailable if retry else BusinessError
     return cls(str(status), message, code, message, signed=signed)
+
+
+class CircuitOpen(GatewayError):
+    """The gateway failed too often lately: the call was refused without reaching it (``graph.gateway.breaker``)."""

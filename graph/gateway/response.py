@@ -61,6 +61,8 @@ def _decode(body: str, i: int) -> tuple[Any, int]:
         return _DECODER.raw_decode(body, i)
     except json.JSONDecodeError:
         raise GatewayProtocolError("gateway body is not valid JSON") from None
+    except RecursionError:  # [[[[...]]]] thousands deep: the decoder recurses once a level
+        raise GatewayProtocolError("gateway body nests too deeply to be an answer") from None
 
 
 def _skip_ws(body: str, i: int) -> int:

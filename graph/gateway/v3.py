@@ -23,6 +23,7 @@ import httpx
 from graph.gateway import aes, signing
 from graph.gateway.attempts import AttemptObserver
 from graph.gateway.base import DEFAULT_BACKOFF, Backoff, Clock, GatewayClient, Sleep, utc_now
+from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import (
     GatewayProtocolError,
@@ -82,6 +83,8 @@ class AlipayV3Client(GatewayClient):
         max_connections: int = 16,
         nonce: Callable[[], str] = _uuid_nonce,
         observer: AttemptObserver | None = None,
+        deadline_s: float | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if credentials.sign_type is not SignType.RSA2:
             raise ValueError("the v3 protocol signs with RSA2 only")
@@ -96,6 +99,8 @@ class AlipayV3Client(GatewayClient):
             clock=clock,
             max_connections=max_connections,
             observer=observer,
+            deadline_s=deadline_s,
+            breaker=breaker,
         )
         self._nonce = nonce
 

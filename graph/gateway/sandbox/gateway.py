@@ -73,6 +73,7 @@ class SandboxGateway:
         apps: Mapping[str, rsa.RSAPublicKey | App],
         auth_tokens: Collection[str] = (),
         versions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        tenants: Mapping[str, Mapping[tuple[str, str], Mapping[str, Any]]] | None = None,
         clock: Callable[[], datetime] = _utc_now,
         timestamp_tolerance_s: float = 900,
         alipay_cert_sn: str | None = None,
@@ -86,15 +87,19 @@ class SandboxGateway:
             raise ValueError("certificate-mode apps need alipay_cert_sn and alipay_root_cert_sn")
         self._alipay_cert_sn = alipay_cert_sn
         self._root_cert_sn = alipay_root_cert_sn
-        self._auth_tokens = frozenset(auth_tokens)
+        # ISV mode: each merchant token may have versions of its own (a token with none sees the shared ones).
+        self._tenants = dict(tenants or {})
+        self._auth_tokens = frozenset(auth_tokens) | set(self._tenants)
         self._versions = SEED_VERSIONS if versions is None else versions
         # Clients beyond the five exist upstream; any a test seeds is one the gateway knows.
-        self._bundle_ids = frozenset(KNOWN_BUNDLE_IDS) | {bundle_id for _, bundle_id in self._versions}
+        seeded = [self._versions, *self._tenants.values()]
+        self._bundle_ids = frozenset(KNOWN_BUNDLE_IDS) | {bundle_id for vs in seeded for _, bundle_id in vs}
         self._clock = clock
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
         self.calls: list[Call] = []
         self.latency_s = 0.0  # added to every answer: a far-away gateway, for benchmarks and concurrency tests
+        self.received = 0  # requests answered or being answered (a slow one is logged only when it leaves)
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests it was answering at once since the last reset
         self.app = Starlette(
@@ -123,12 +128,14 @@ class SandboxGateway:
     def reset(self) -> None:
         self.calls.clear()
         self._faults.clear()
+        self.received = 0
         self.latency_s = 0.0
         self.max_in_flight = self.in_flight
 
     @contextlib.asynccontextmanager
     async def _serving(self) -> AsyncIterator[None]:
         """Count the request in flight while it is answered, after the configured latency."""
+        self.received += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -235,18 +242,21 @@ class SandboxGateway:
             return self._seal(app, sign_type, encrypted=False).wire(node_name, refusal.node), refusal.outcome
         # The request decrypted, so the API's answer goes back encrypted with the same key.
         seal = self._seal(app, sign_type, encrypted=bool(params.get("encrypt_type")))
-        node, outcome, fault = await self._api(app_version, bundle_id)
+        node, outcome, fault = await self._api(app_version, bundle_id, params.get("app_auth_token"))
         if fault is None:
             return seal.wire(METHOD_NODE, node), outcome
         return faults.render(fault, node, seal), fault.name
 
-    async def _api(self, app_version: str | None, bundle_id: str | None) -> tuple[dict[str, Any], str, Fault | None]:
+    async def _api(
+        self, app_version: str | None, bundle_id: str | None, app_auth_token: str | None
+    ) -> tuple[dict[str, Any], str, Fault | None]:
         """The API's own answer (as a v2 node), its outcome, and the fault that replaces it, if one is queued."""
         fault = self._take_fault(app_version)
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         try:
-            return success_node(find_version(self._versions, self._bundle_ids, app_version, bundle_id)), "ok", fault
+            versions = self._tenants.get(app_auth_token or "", self._versions)
+            return success_node(find_version(versions, self._bundle_ids, app_version, bundle_id)), "ok", fault
         except Refusal as refusal:
             return refusal.node, refusal.outcome, fault
 
@@ -280,7 +290,9 @@ class SandboxGateway:
                 wire, outcome = self._v3_seal(app, now, encrypted=False).wire(refusal.node), refusal.outcome
             else:
                 seal = self._v3_seal(app, now, encrypted=encrypted)
-                node, outcome, fault = await self._api(app_version, bundle_id)
+                node, outcome, fault = await self._api(
+                    app_version, bundle_id, request.headers.get(APP_AUTH_TOKEN_HEADER)
+                )
                 wire = seal.wire(node) if fault is None else v3.render(fault, node, seal)
                 outcome = outcome if fault is None else fault.name
         token = request.headers.get(APP_AUTH_TOKEN_HEADER)
