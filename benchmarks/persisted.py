@@ -33,11 +33,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.processes import write_key_files  # noqa: E402
 from benchmarks.speed import FULL, WALLET, cpu_seconds, free_port, process, report  # noqa: E402
 from graph.gateway.sandbox import generate_credentials  # noqa: E402
 
@@ -101,18 +101,7 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = generate_credentials()
-    tmp = Path(tempfile.mkdtemp(prefix="persisted-"))
-    (tmp / "app_private.pem").write_text(demo.app_private_key_pem)
-    (tmp / "alipay_public.pem").write_text(demo.alipay_public_key_pem)
-    (tmp / "app_id").write_text(demo.app_id)
-    (tmp / "app_public.pem").write_bytes(
-        demo.app_public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    (tmp / "alipay_private.pem").write_bytes(
-        demo.alipay_private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    tmp = write_key_files(demo, "persisted-")
     sandbox_port, service_port = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))},

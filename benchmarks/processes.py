@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from graph.gateway.sandbox import SEED_VERSIONS, SandboxGateway
+from graph.gateway.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
 
 SYNTHETIC_BASE = ("0.0.1", "com.alipay.alipaywallet")
 
@@ -33,6 +34,21 @@ def synthetic_versions(count: int) -> dict[tuple[str, str], Any]:
     for i in range(count):
         versions[(f"9.{i}", SYNTHETIC_BASE[1])] = {**record, "app_version": f"9.{i}"}
     return versions
+
+
+def write_key_files(demo: DemoCredentials, prefix: str) -> Path:
+    """A temporary folder with both sides' keys as files: the service reads the app's, ``sandbox`` Alipay's."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    (tmp / "app_private.pem").write_text(demo.app_private_key_pem)
+    (tmp / "alipay_public.pem").write_text(demo.alipay_public_key_pem)
+    (tmp / "app_id").write_text(demo.app_id)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    (tmp / "app_public.pem").write_bytes(demo.app_public_key.public_bytes(serialization.Encoding.PEM, spki))
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    (tmp / "alipay_private.pem").write_bytes(
+        demo.alipay_private_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
+    )
+    return tmp
 
 
 def sandbox_app(keys: Path, latency_s: float, versions: int) -> Starlette:

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.processes import write_key_files  # noqa: E402
 from benchmarks.sign_verify import CONTENT, median_ms  # noqa: E402
 from graph.gateway import signing  # noqa: E402
 from graph.gateway.client import AlipayClient, Credentials  # noqa: E402
@@ -302,19 +303,8 @@ def main() -> None:
     args = parser.parse_args()
 
     demo = generate_credentials()
-    tmp = Path(tempfile.mkdtemp(prefix="speed-"))
+    tmp = write_key_files(demo, "speed-")
     app_private = demo.app_private_key_pem
-    (tmp / "app_private.pem").write_text(app_private)
-    (tmp / "alipay_public.pem").write_text(demo.alipay_public_key_pem)
-    (tmp / "app_id").write_text(demo.app_id)
-    (tmp / "app_public.pem").write_bytes(
-        demo.app_public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    (tmp / "alipay_private.pem").write_bytes(
-        demo.alipay_private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
     creds = Credentials(
         demo.app_id, load_private_key(app_private, "bench"), load_public_key(demo.alipay_public_key_pem, "bench")
     )
