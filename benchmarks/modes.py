@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from a checkout
+
+from benchmarks.sign_verify import median_ms
 from graph.gateway import aes, signing
 from graph.gateway.certs import CertSNs, load_cert_mode
 from graph.gateway.client import AlipayClient
@@ -32,15 +35,6 @@ from graph.gateway.v3 import AlipayV3Client, response_sign_content
 
 METHOD = "alipay.open.mini.version.detail.query"
 BIZ = '{"app_version":"0.0.1","bundle_id":"com.alipay.alipaywallet"}'
-
-
-def median_ms(action: Callable[[], object], rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 @dataclass(frozen=True)

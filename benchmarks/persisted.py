@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.processes import write_key_files  # noqa: E402
+from benchmarks.processes import service_env, write_key_files  # noqa: E402
 from benchmarks.speed import FULL, WALLET, cpu_seconds, free_port, process, report  # noqa: E402
 from graph.gateway.sandbox import generate_credentials  # noqa: E402
 
@@ -103,17 +103,12 @@ def main() -> None:
     demo = generate_credentials()
     tmp = write_key_files(demo, "persisted-")
     sandbox_port, service_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))},
-        "ALIPAY_APP_ID": demo.app_id,
-        "ALIPAY_APP_PRIVATE_KEY_FILE": str(tmp / "app_private.pem"),
-        "ALIPAY_PUBLIC_KEY_FILE": str(tmp / "alipay_public.pem"),
-        "ALIPAY_GATEWAY_URL": f"http://127.0.0.1:{sandbox_port}/gateway.do",
-        "GRAPH_ALLOW_ANONYMOUS": "true",
-        "GRAPH_RATE_LIMIT_PER_MIN": "0",  # the load generator is one caller doing thousands a second
-        "GRAPH_CACHE_TTL_S": "3600",  # the stored response outlives the runs
-        "PYTHONPATH": str(ROOT),
-    }
+    env = service_env(
+        tmp,
+        demo.app_id,
+        sandbox_port,
+        GRAPH_CACHE_TTL_S="3600",  # the stored response outlives the runs
+    )
     py = sys.executable
     sandbox = [py, "-m", "benchmarks.processes", "sandbox", "--port", str(sandbox_port), "--keys", str(tmp)]
     serve = [py, "-m", "graph", "serve", "--port", str(service_port)]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -49,6 +50,23 @@ def write_key_files(demo: DemoCredentials, prefix: str) -> Path:
         demo.alipay_private_key.private_bytes(serialization.Encoding.PEM, pkcs8, serialization.NoEncryption())
     )
     return tmp
+
+
+def service_env(keys: Path, app_id: str, sandbox_port: int, **settings: str) -> dict[str, str]:
+    """The environment of a benchmarked ``python -m graph serve``: this checkout, the keys in ``keys``, the
+    sandbox on ``sandbox_port``, anonymous callers without a rate limit (the load generator is one caller doing
+    thousands a second), plus ``settings``; nothing inherited from the caller's ALIPAY_*/GRAPH_* variables."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))},
+        "ALIPAY_APP_ID": app_id,
+        "ALIPAY_APP_PRIVATE_KEY_FILE": str(keys / "app_private.pem"),
+        "ALIPAY_PUBLIC_KEY_FILE": str(keys / "alipay_public.pem"),
+        "ALIPAY_GATEWAY_URL": f"http://127.0.0.1:{sandbox_port}/gateway.do",
+        "GRAPH_ALLOW_ANONYMOUS": "true",
+        "GRAPH_RATE_LIMIT_PER_MIN": "0",
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        **settings,
+    }
 
 
 def sandbox_app(keys: Path, latency_s: float, versions: int) -> Starlette:

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.processes import write_key_files  # noqa: E402
+from benchmarks.processes import service_env, write_key_files  # noqa: E402
 from benchmarks.sign_verify import CONTENT, median_ms  # noqa: E402
 from graph.gateway import signing  # noqa: E402
 from graph.gateway.client import AlipayClient, Credentials  # noqa: E402
@@ -310,19 +310,14 @@ def main() -> None:
     )
     sandbox_port, service_port, bare_port = free_port(), free_port(), free_port()
     py = sys.executable
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))},
-        "ALIPAY_APP_ID": demo.app_id,
-        "ALIPAY_APP_PRIVATE_KEY_FILE": str(tmp / "app_private.pem"),
-        "ALIPAY_PUBLIC_KEY_FILE": str(tmp / "alipay_public.pem"),
-        "ALIPAY_GATEWAY_URL": f"http://127.0.0.1:{sandbox_port}/gateway.do",
-        "GRAPH_ALLOW_ANONYMOUS": "true",
-        "GRAPH_RATE_LIMIT_PER_MIN": "0",  # the load generator is one caller doing thousands a second
-        "GRAPH_CACHE_MAX_ENTRIES": "50000",  # P1b warms 8,000 answers; the default bound is P6's subject
-        "GRAPH_CACHE_TTL_S": "600",  # and they must outlive the warm-up on a busy machine
-        "GRAPH_MAX_CONCURRENCY": "32",  # P5 keeps 32 gateway calls in flight; the default 16 would queue half
-        "PYTHONPATH": str(ROOT),
-    }
+    env = service_env(
+        tmp,
+        demo.app_id,
+        sandbox_port,
+        GRAPH_CACHE_MAX_ENTRIES="50000",  # P1b warms 8,000 answers; the default bound is P6's subject
+        GRAPH_CACHE_TTL_S="600",  # and they must outlive the warm-up on a busy machine
+        GRAPH_MAX_CONCURRENCY="32",  # P5 keeps 32 gateway calls in flight; the default 16 would queue half
+    )
     service = f"http://127.0.0.1:{service_port}"
     gateway = f"http://127.0.0.1:{sandbox_port}/gateway.do"
     report(
