@@ -26,11 +26,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from graph.app import create_app
-from graph.cache import Entry, open_cache
 from graph.config import Settings
+from graph.data.cache import Entry, open_cache
 from graph.gateway.client import Credentials
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import SEED_VERSIONS, SandboxGateway, generate_credentials
+from graph.sandbox import SEED_VERSIONS, SandboxGateway, generate_credentials
 from tests.servers import serve
 
 ONE = 'query { miniAppVersion(appVersion: "0.0.1") { appVersion status } }'

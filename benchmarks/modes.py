@@ -27,11 +27,11 @@ from graph.gateway.certs import CertSNs, load_cert_mode
 from graph.gateway.client import AlipayClient
 from graph.gateway.credentials import Credentials
 from graph.gateway.keys import load_private_key
-from graph.gateway.sandbox import SEED_VERSIONS, DemoCredentials, generate_credentials
-from graph.gateway.sandbox.certs import issue_cert_chain
-from graph.gateway.sandbox.v3 import payload
-from graph.gateway.sandbox.wire import METHOD_NODE, Seal, node_text, success_node
 from graph.gateway.v3 import AlipayV3Client, response_sign_content
+from graph.sandbox import SEED_VERSIONS, DemoCredentials, generate_credentials
+from graph.sandbox.certs import issue_cert_chain
+from graph.sandbox.v3 import payload
+from graph.sandbox.wire import METHOD_NODE, Seal, node_text, success_node
 
 METHOD = "alipay.open.mini.version.detail.query"
 BIZ = '{"app_version":"0.0.1","bundle_id":"com.alipay.alipaywallet"}'

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.processes import service_env, write_key_files  # noqa: E402
 from benchmarks.speed import FULL, WALLET, cpu_seconds, free_port, process, report  # noqa: E402
-from graph.gateway.sandbox import generate_credentials  # noqa: E402
+from graph.sandbox import generate_credentials  # noqa: E402
 
 VARIABLES = {"v": "0.0.1", "b": WALLET}
 HASH = hashlib.sha256(FULL.encode()).hexdigest()

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from graph.gateway.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
+from graph.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
 
 SYNTHETIC_BASE = ("0.0.1", "com.alipay.alipaywallet")
 

@@ -46,7 +46,7 @@ from benchmarks.sign_verify import CONTENT, median_ms  # noqa: E402
 from graph.gateway import signing  # noqa: E402
 from graph.gateway.client import AlipayClient, Credentials  # noqa: E402
 from graph.gateway.keys import load_private_key, load_public_key  # noqa: E402
-from graph.gateway.sandbox import generate_credentials  # noqa: E402
+from graph.sandbox import generate_credentials  # noqa: E402
 
 FULL = """query Full($v: String!, $b: String!) {
   miniAppVersion(appVersion: $v, bundleId: $b) {
@@ -273,9 +273,9 @@ async def signing_placement(gateway: str, creds: Credentials, duration: float) -
 def rss_figures() -> tuple[float, float]:
     code = """
 import asyncio, copy, gc, resource
-from graph.cache import Entry, open_cache
+from graph.data.cache import Entry, open_cache
 from graph.config import Settings
-from graph.gateway.sandbox import SEED_VERSIONS
+from graph.sandbox import SEED_VERSIONS
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
 async def main():

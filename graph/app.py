@@ -16,31 +16,47 @@ from typing import TYPE_CHECKING
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
-from graph import __version__, logs
-from graph.bodylimit import BodyLimit
+from graph import __version__
 from graph.config import ConfigError, Settings
-from graph.endpoint import GraphQLEndpoint
-from graph.guard import Guard
-from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, assets_built, render_page
-from graph.metrics import CONTENT_TYPE, Metrics
-from graph.persisted import PersistedQueries
-from graph.ratelimit import RateLimit
-from graph.response_cache import ResponseCache
-from graph.schema import create_schema
+from graph.execution.schema import create_schema
+from graph.http.edge import GraphQLEdge
+from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, cdn_page, render_page
+from graph.observability import logs
+from graph.observability.metrics import CONTENT_TYPE, Metrics
+from graph.observability.telemetry import RequestTelemetry, Telemetry
+from graph.observability.tracing import Tracing
 from graph.services import Services, build_services
-from graph.telemetry import RequestTelemetry, Telemetry
-from graph.tracing import Tracing
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("graph.app")
+GRAPHQL_PATH = "/graphql"
+
+
+class Service:
+    """The ASGI application. ``/graphql`` goes straight to the edge, everything else (health, metrics, the
+    playground's assets, the lifespan) to Starlette; the request telemetry is the one layer around both."""
+
+    def __init__(self, starlette: Starlette, edge: GraphQLEdge, telemetry: Telemetry) -> None:
+        self.starlette = starlette
+        self.edge = edge
+        self.telemetry = telemetry
+        self._graphql = RequestTelemetry(edge, telemetry=telemetry)
+        self._other = RequestTelemetry(starlette, telemetry=telemetry)
+        self.services: Services | None = None  # while the lifespan runs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
+            await self._graphql(scope, receive, send)
+        else:
+            await self._other(scope, receive, send)
 
 
 def create_app(
@@ -49,7 +65,7 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     ide_static_dir: Path = STATIC_DIR,
     tracer_provider: TracerProvider | None = None,
-) -> Starlette:
+) -> Service:
     """Build the service. ``transport`` replaces the network under the gateway client (tests);
     ``ide_static_dir`` is where GraphiQL's assets were built (``python -m graph build-ide``);
     ``tracer_provider`` replaces the process's OpenTelemetry provider (tests, embedding)."""
@@ -57,37 +73,64 @@ def create_app(
         Metrics(settings.metrics_operations),
         Tracing(tracer_provider, record_query_text=settings.trace_query_text),
     )
-    page = render_page() if settings.graphiql and assets_built(ide_static_dir) else None
+    built = assets_built(ide_static_dir)
+    page: Page | None = None
+    if settings.graphiql:
+        page = render_page() if built else cdn_page()
     schema = create_schema(
         introspection=settings.introspection,
         batch_operations=settings.max_batch_operations if settings.allow_batching else None,
     )
-    graphql = GraphQLEndpoint(
-        schema,
-        graphql_ide="graphiql" if settings.graphiql else None,
-        allow_queries_via_get=True,
-        page=page,
-    )
+    edge = GraphQLEdge(schema, settings, telemetry, page=page)
+    service: Service
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        services = service.services
+        if services is None:  # pragma: no cover  (routes answer only while the lifespan runs)
+            return JSONResponse({"status": "not ready", "checks": {}}, status_code=503)
+        checks = {
+            "keys": "ok" if services.client.keys_usable() else "unusable",
+            "cache": "ok" if await services.cache.ping() else f"{services.cache.name} unavailable",
+        }
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    async def metrics(request: Request) -> Response:
+        # No API key: scrapers rarely carry one, and nothing here is secret (labels are bounded and anonymous).
+        return Response(telemetry.metrics.exposition(), media_type=CONTENT_TYPE)
+
     routes: list[BaseRoute] = [
-        Route("/graphql", graphql),  # every method: the endpoint answers the others with a JSON 405
-        Route("/healthz", _healthz, methods=["GET"]),
-        Route("/readyz", _readyz, methods=["GET"]),
-        Route("/metrics", _metrics, methods=["GET"]),
+        # Reached only through a path Service does not short-cut (a root path in front, say): the same edge.
+        Route(GRAPHQL_PATH, edge, methods=None),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
-    if page is not None:
+    if settings.graphiql and built:
         # Public like the page (nothing secret in GraphiQL's code); StaticFiles serves only files inside the folder.
         routes.append(Mount(STATIC_PATH, StaticFiles(directory=ide_static_dir), name="graphiql-static"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = build_services(settings, transport=transport, telemetry=telemetry)
+        sandbox = None
+        if settings.demo:
+            from graph.sandbox.demo import start_demo  # the sandbox and its key generation load only for --demo
+
+            sandbox = start_demo(settings.protocol)
+        services = build_services(settings, transport=transport, telemetry=telemetry, demo=sandbox)
         # Everything built so far (modules, the schema, keys) lives as long as the process: moved out of the
         # collector's generations, full collections on the request path stop re-walking it.
         gc.freeze()
-        app.state.services = services
+        service.services = services
+        edge.start(services)
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
-        if settings.graphiql and page is None:
+        if settings.graphiql and not built:
             log.warning(
                 "GraphiQL assets are not built: the playground loads its scripts from a CDN and stays on "
                 "'Loading...' without internet; build them with `%s`",
@@ -102,70 +145,27 @@ def create_app(
         finally:
             # uvicorn gets here after the requests in flight finished (or the grace period ran out).
             await services.aclose()
+            service.services = None
             log.info("service stopped", extra={"pid": os.getpid()})
             # uvicorn re-raises the signal it caught once we return, and a process ended by a signal runs no
             # atexit handlers: write what the batching log handler still holds now.
             logs.flush()
 
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            # Outermost: every request, refused ones included, gets an id, a span, a count and a log line.
-            Middleware(RequestTelemetry, telemetry=telemetry),
-            # Then, each a small pure-ASGI module: who may call, how often, how much they may send (read here,
-            # bounded, before anything else reads it), persisted queries, and the whole-response cache.
-            Middleware(Guard, api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous),
-            Middleware(RateLimit, per_minute=settings.rate_limit_per_min),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            # Before the response cache: a persisted query reaches it as the plain operation it stands for.
-            Middleware(
-                PersistedQueries,
-                mode=settings.persisted_queries,
-                manifest=settings.operations,
-                ttl_s=settings.apq_ttl_s,
-            ),
-            Middleware(ResponseCache, default_ttl_s=settings.cache_ttl_s),
-        ],
-        lifespan=lifespan,
-    )
-    app.state.schema = schema  # the fast path in graph.response_cache executes on it directly
-    app.state.telemetry = telemetry
-    return app
+    service = Service(Starlette(routes=routes, lifespan=lifespan), edge, telemetry)
+    return service
 
 
-async def _healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
-async def _readyz(request: Request) -> Response:
-    services: Services = request.app.state.services
-    checks = {
-        "keys": "ok" if services.client.keys_usable() else "unusable",
-        "cache": "ok" if await services.cache.ping() else f"{services.cache.name} unavailable",
-    }
-    ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
-    )
-
-
-async def _metrics(request: Request) -> Response:
-    # No API key: scrapers rarely carry one, and nothing here is secret (labels are bounded and anonymous).
-    telemetry: Telemetry = request.app.state.telemetry
-    return Response(telemetry.metrics.exposition(), media_type=CONTENT_TYPE)
-
-
-def from_environ() -> Starlette:
+def from_environ() -> Service:
     """Zero-argument factory for ``uvicorn --factory graph.app:from_environ``; each worker calls it."""
     return _from_environ(demo=False)
 
 
-def demo_from_environ() -> Starlette:
+def demo_from_environ() -> Service:
     """The same for ``serve --demo``: every worker gets its own embedded sandbox and throw-away keys."""
     return _from_environ(demo=True)
 
 
-def _from_environ(*, demo: bool) -> Starlette:
+def _from_environ(*, demo: bool) -> Service:
     try:
         settings = Settings.from_environ(demo=demo)
     except ConfigError as exc:

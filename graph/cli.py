@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _export_schema(output: Path | None) -> int:
-    from graph.schema import create_schema
+    from graph.execution.schema import create_schema
 
     sdl = create_schema().as_str() + "\n"
     if output is None:
@@ -84,7 +84,7 @@ def _export_schema(output: Path | None) -> int:
 
 
 def _persisted_manifest(folder: Path, output: Path | None) -> int:
-    from graph.manifest import ManifestError, build_manifest
+    from graph.execution.manifest import ManifestError, build_manifest
 
     try:
         manifest = build_manifest(folder)
@@ -103,7 +103,7 @@ def _flush_logs_on_sigterm() -> None:
     """uvicorn re-raises the SIGTERM it caught once it has stopped; ending by the default handler would skip
     the batched log lines of the last moments (a signal death runs no atexit). This handler writes them first,
     then dies of the same signal, so the exit status still says SIGTERM."""
-    from graph import logs
+    from graph.observability import logs
 
     def flush_then_die(signum: int, frame: object) -> None:
         logs.flush()
@@ -116,7 +116,7 @@ def _flush_logs_on_sigterm() -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
-    from graph import logs
+    from graph.observability import logs
 
     if not 1 <= workers <= 64:
         raise ConfigError("--workers: expected a whole number from 1 to 64")
@@ -138,7 +138,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def _query(settings: Settings, document: str, variables_text: str | None, operation_name: str | None) -> int:
-    from graph import logs
+    from graph.observability import logs
 
     variables: Any = None
     if variables_text is not None:
@@ -157,9 +157,9 @@ def _query(settings: Settings, document: str, variables_text: str | None, operat
 async def _execute(
     settings: Settings, document: str, variables: dict[str, Any] | None, operation_name: str | None
 ) -> dict[str, Any]:
-    from graph.context import build_context
-    from graph.schema import create_schema
+    from graph.execution.schema import create_schema
     from graph.services import build_services
+    from resolvers.context import build_context
 
     services = build_services(settings)
     try:

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from graph.execution.manifest import Manifest, ManifestError, parse_manifest
 from graph.gateway import aes
 from graph.gateway.certs import CertLoadError, CertSNs, load_cert_mode
 from graph.gateway.credentials import Credentials
 from graph.gateway.keys import KeyLoadError, load_private_key, load_public_key
 from graph.gateway.signing import SignType
 from graph.gateway.v3 import DEFAULT_V3_GATEWAY_URL
-from graph.manifest import Manifest, ManifestError, parse_manifest
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 PROTOCOLS = ("v2", "v3")

@@ -1,7 +1,7 @@
 """Errors as GraphQL callers see them (SPEC section 6): a message and ``extensions.code``.
 
 Resolvers raise these; graphql-core copies ``extensions`` onto the located error. Anything else that
-escapes a resolver is masked as ``INTERNAL_ERROR`` by ``graph.masking``.
+escapes a resolver is masked as ``INTERNAL_ERROR`` by ``graph.execution.masking``.
 """
 
 from __future__ import annotations

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from graph.cache import AnswerCache, open_cache
 from graph.config import Settings
+from graph.data.cache import AnswerCache, Entry, open_cache, open_store
+from graph.data.source import VersionSource
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
-from graph.telemetry import Telemetry
-from resolvers.loaders import VersionSource
+from graph.observability.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from graph.sandbox.demo import Demo
+from graph.data.responses import RESPONSES, CachedResponse
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
     client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
-    cache: AnswerCache  # gateway answers
-    responses: AnswerCache  # whole GraphQL responses (same backend kind; its own bound in memory)
-    documents: AnswerCache  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
+    cache: AnswerCache[Entry]  # gateway answers
+    responses: AnswerCache[CachedResponse]  # whole GraphQL responses (same backend kind; its own bound in memory)
+    documents: AnswerCache[Entry]  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
     source: VersionSource
     gateway_url: str
     telemetry: Telemetry
@@ -41,15 +45,13 @@ def build_services(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     telemetry: Telemetry | None = None,
+    demo: Demo | None = None,
 ) -> Services:
-    """Open the gateway client for the configured protocol and the cache; under ``--demo``, against a fresh
-    in-process sandbox gateway."""
+    """Open the gateway client for the configured protocol and the caches; with ``demo`` (``--demo``: the app
+    starts it), against that in-process sandbox gateway."""
     telemetry = telemetry or Telemetry()
     credentials, gateway_url, sandbox = settings.credentials, settings.gateway_url, None
-    if settings.demo:
-        from graph.demo import start_demo  # the sandbox and its key generation load only for --demo
-
-        demo = start_demo(settings.protocol)
+    if demo is not None:
         credentials, gateway_url, sandbox = demo.credentials, demo.gateway_url, demo.sandbox
         transport = transport or demo.transport
     if credentials is None:
@@ -72,7 +74,8 @@ def build_services(
         ),
     )
     cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
-    responses = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
+    # Whole responses are immutable and hold a few objects each: kept as they are in memory (a hit parses nothing).
+    responses = open_store(settings.cache_url, RESPONSES, max_entries=settings.cache_max_entries, keep_objects=True)
     source = VersionSource(
         client,
         cache,

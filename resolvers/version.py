@@ -10,13 +10,13 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from graph.context import Context, Info
+from graph.data.source import VersionKey
 from graph.errors import AlipayUnavailable, BadUserInput, GraphError, from_gateway
 from graph.gateway.errors import GatewayError
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import arguments
-from resolvers.loaders import VersionKey
+from resolvers.context import Context, Info
 
 MiniAppVersionResult = MiniAppVersion | MiniAppVersionError
 

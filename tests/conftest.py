@@ -14,7 +14,7 @@ from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Backoff, Credentials
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import DemoCredentials, SandboxGateway, generate_credentials
+from graph.sandbox import DemoCredentials, SandboxGateway, generate_credentials
 from tests.keyfixtures import private_pem
 from tests.redis_server import RedisServer
 from tests.secrets_audit import SECRETS, Capture, WireSigns, capture_text

@@ -19,9 +19,9 @@ import pytest
 from graph.gateway.certs import CertSNs
 from graph.gateway.credentials import Credentials
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import DemoCredentials, SandboxGateway
-from graph.gateway.sandbox.certs import CertChain, issue_cert_chain
-from graph.gateway.sandbox.checks import App
+from graph.sandbox import DemoCredentials, SandboxGateway
+from graph.sandbox.certs import CertChain, issue_cert_chain
+from graph.sandbox.checks import App
 from tests.conftest import MERCHANT_TOKEN
 from tests.servers import serve
 

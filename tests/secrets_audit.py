@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graph.logs import JsonFormatter
+from graph.observability.logs import JsonFormatter
 
 WINDOW = 32  # a run of this many characters of a key's or a signature's base64 is a leak
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{" + str(WINDOW) + ",}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 from tests.redis_server import RedisServer
 

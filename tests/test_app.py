@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
 from resolvers.arguments import KNOWN_BUNDLE_IDS
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 

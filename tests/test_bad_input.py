@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import SandboxGateway
+from graph.sandbox import SandboxGateway
 from tests.conftest import MERCHANT_TOKEN
 
 ONE = "query($v: String!, $b: String!) { miniAppVersion(appVersion: $v, bundleId: $b) { status } }"

@@ -13,7 +13,7 @@ import pytest
 
 from graph.gateway.breaker import CircuitBreaker, State
 from graph.gateway.errors import CircuitOpen
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 
 STATUS = "query($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from graph.cache import AnswerCache, BoundedMemoryCache, Entry, open_cache
+from graph.data.cache import AnswerCache, BoundedMemoryCache, Entry, open_cache
 from tests.redis_server import RedisServer
 
 
@@ -82,7 +82,7 @@ async def test_unreachable_redis_logs_once_and_recovers(
     cache: AnswerCache = open_cache(redis_server.url, max_entries=10)
     try:
         redis_server.stop()
-        with caplog.at_level(logging.INFO, logger="graph.cache"):
+        with caplog.at_level(logging.INFO, logger="graph.data.cache"):
             for _ in range(5):
                 assert await cache.get("k") is None
                 await cache.set("k", Entry("ok", {}, 0.0), 10)

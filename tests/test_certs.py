@@ -24,9 +24,9 @@ from graph.gateway.certs import (
     signature_algorithm_oid,
 )
 from graph.gateway.keys import load_private_key
-from graph.gateway.sandbox import DemoCredentials
-from graph.gateway.sandbox.certs import CertChain, issue, issue_cert_chain, name, pem
-from graph.gateway.sandbox.credentials import new_rsa_key
+from graph.sandbox import DemoCredentials
+from graph.sandbox.certs import CertChain, issue, issue_cert_chain, name, pem
+from graph.sandbox.credentials import new_rsa_key
 from tests.modefixtures import CERT_APP_ID, cert_chain
 
 __all__ = ["cert_chain"]  # session fixture used by name below

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from graph.cli import main
-from graph.gateway.sandbox import DemoCredentials
+from graph.sandbox import DemoCredentials
 
 ROOT = Path(__file__).resolve().parent.parent
 STATUS = "query($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"

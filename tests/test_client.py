@@ -20,8 +20,8 @@ from graph.gateway.errors import (
     SignatureError,
 )
 from graph.gateway.keys import load_public_key
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
 from graph.gateway.signing import SHANGHAI, SignType
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN, NO_WAIT
 
 ClientFactory = Callable[..., AlipayClient]

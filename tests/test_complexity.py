@@ -9,8 +9,8 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
-from graph.complexity import check_shape, measure
-from graph.gateway.sandbox import SandboxGateway
+from graph.execution.complexity import check_shape, measure
+from graph.sandbox import SandboxGateway
 
 DEEP_FRAGMENTS = """
 query { _entities(representations: []) { ...A } }

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from graph.config import CERT_FILES, ConfigError, Settings
-from graph.gateway.sandbox import DemoCredentials
-from graph.gateway.sandbox.certs import CertChain, issue, issue_cert_chain, name, pem
-from graph.gateway.sandbox.credentials import new_rsa_key
+from graph.sandbox import DemoCredentials
+from graph.sandbox.certs import CertChain, issue, issue_cert_chain, name, pem
+from graph.sandbox.credentials import new_rsa_key
 from tests.modefixtures import CERT_APP_ID, Mode, aes_key, cert_chain, env_for
 
 __all__ = ["aes_key", "cert_chain"]  # session fixtures used by name below

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import SandboxGateway
+from graph.sandbox import SandboxGateway
 
 JSON = {"Content-Type": "application/json"}
 TYPENAME = "{ __typename }"

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 from tests.flaky_link import FlakyLink, Mode
 
 STATUS = "query($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"

@@ -19,7 +19,7 @@ import pytest
 from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
-from graph.gateway.sandbox import Fault, SandboxGateway, token_digest
+from graph.sandbox import Fault, SandboxGateway, token_digest
 from tests.conftest import MERCHANT_TOKEN
 from tests.node import FEDERATION_DIR, compose, missing_node, require_node, started
 from tests.servers import serve

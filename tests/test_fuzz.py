@@ -16,7 +16,7 @@ from schemathesis.graphql import nodes
 from schemathesis.graphql.checks import GraphQLClientError, GraphQLServerError
 from schemathesis.specs.graphql.validation import validate_graphql_response
 
-from graph.gateway.sandbox import KNOWN_BUNDLE_IDS, SEED_VERSIONS, SandboxGateway
+from graph.sandbox import KNOWN_BUNDLE_IDS, SEED_VERSIONS, SandboxGateway
 
 EXAMPLES = 100  # per root field; each example is one HTTP request
 SEEN: Counter[str] = Counter()

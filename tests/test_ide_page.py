@@ -22,8 +22,8 @@ import pytest
 
 from graph.app import create_app
 from graph.config import Settings
-from graph.gateway.sandbox import SandboxGateway
 from graph.ide.page import asset_names, assets_built, example_operation, render_page
+from graph.sandbox import SandboxGateway
 from tests.servers import serve
 
 HTML = {"Accept": "text/html"}

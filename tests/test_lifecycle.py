@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
-from graph.gateway.sandbox import DemoCredentials, SandboxGateway
+from graph.sandbox import DemoCredentials, SandboxGateway
 from graph.services import Services
 from tests.redis_server import RedisServer
 from tests.servers import serve

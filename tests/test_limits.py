@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from graphql import parse
 
-from graph.limits import count_gateway_calls
+from graph.execution.limits import count_gateway_calls
 
 FRAGMENTS = """
 query Q($v: String!) {

@@ -21,8 +21,8 @@ import pytest
 from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
-from graph.gateway.sandbox import SEED_VERSIONS, DemoCredentials, Fault, SandboxGateway
 from graph.gateway.transport import GatewayTransport
+from graph.sandbox import SEED_VERSIONS, DemoCredentials, Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 from tests.secrets_audit import WireSigns
 from tests.servers import serve

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from graph import logs
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
+from graph.observability import logs
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN
 
 

@@ -1,4 +1,4 @@
-"""graph.manifest and graph.printer: reading Apollo's manifest format, writing it for a folder of operations.
+"""graph.execution.manifest and graph.execution.printer: reading Apollo's manifest format, writing it for a folder of operations.
 
 That the written ids and bodies equal Apollo's own generator's is proven in tests/test_persisted_apollo.py.
 """
@@ -13,8 +13,16 @@ from pathlib import Path
 import pytest
 from graphql import parse
 
-from graph.manifest import FORMAT, Manifest, ManifestError, Operation, build_manifest, operation_id, parse_manifest
-from graph.printer import PrintError, add_typename, print_document
+from graph.execution.manifest import (
+    FORMAT,
+    Manifest,
+    ManifestError,
+    Operation,
+    build_manifest,
+    operation_id,
+    parse_manifest,
+)
+from graph.execution.printer import PrintError, add_typename, print_document
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = "query A {\n  a\n}"

@@ -18,12 +18,12 @@ from starlette.routing import Route
 from graph.config import Settings
 from graph.endpoint import GraphQLEndpoint
 from graph.errors import BadUserInput
+from graph.execution.masking import MaskInternalErrors
+from graph.execution.schema import Schema
 from graph.guard import Guard
-from graph.logs import JsonFormatter
-from graph.masking import MaskInternalErrors
-from graph.schema import Schema
+from graph.observability.logs import JsonFormatter
+from graph.observability.telemetry import RequestTelemetry, Telemetry
 from graph.services import build_services
-from graph.telemetry import RequestTelemetry, Telemetry
 from tests.servers import serve
 
 

@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from graph import __version__
 from graph.gateway.attempts import outcome_of
 from graph.gateway.errors import GatewayError
-from graph.gateway.sandbox import Fault, SandboxGateway
-from graph.metrics import Metrics, error_code_label, route_label
-from graph.telemetry import Telemetry
+from graph.observability.metrics import Metrics, error_code_label, route_label
+from graph.observability.telemetry import Telemetry
+from graph.sandbox import Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN
 
 NAMED = "query Status($v: String!) { miniAppVersion(appVersion: $v) { status } }"

@@ -20,11 +20,11 @@ from graph.config import Settings
 from graph.gateway import aes
 from graph.gateway.client import AlipayClient
 from graph.gateway.errors import BusinessError, GatewayProtocolError, GatewayUnavailable, SignatureError
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
-from graph.gateway.sandbox.certs import CertChain
-from graph.gateway.sandbox.wire import METHOD_NODE, Seal
 from graph.gateway.signing import SignType, sign_content, verify
 from graph.gateway.v3 import AlipayV3Client
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
+from graph.sandbox.certs import CertChain
+from graph.sandbox.wire import METHOD_NODE, Seal
 from tests.conftest import MERCHANT_TOKEN, NO_WAIT
 from tests.modefixtures import (
     ALL_MODES,

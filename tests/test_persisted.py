@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import SandboxGateway
-from graph.manifest import Manifest, Operation, operation_id
+from graph.execution.manifest import Manifest, Operation, operation_id
 from graph.persisted import RECENT_DOCUMENTS
+from graph.sandbox import SandboxGateway
 from tests.redis_server import RedisServer
 from tests.test_metrics import scrape, value
 

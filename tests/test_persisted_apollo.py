@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from graph.gateway.sandbox import SandboxGateway
-from graph.manifest import build_manifest, parse_manifest
+from graph.execution.manifest import build_manifest, parse_manifest
+from graph.sandbox import SandboxGateway
 from tests.node import APQ_DIR, APQ_PACKAGES, missing_node, require_node, run_node
 
 OPERATIONS = APQ_DIR / "operations"

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from graph.gateway.sandbox import SandboxGateway
 from graph.ide.page import BUILD_COMMAND, asset_names, assets_built, example_operation
+from graph.sandbox import SandboxGateway
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "tests" / "browser" / "playground.mjs"

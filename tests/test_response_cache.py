@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.freshness import no_cache
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.data.freshness import no_cache
 from graph.response_cache import normalise
+from graph.sandbox import Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 
 QUERY = "query Status($v: String!) { miniAppVersion(appVersion: $v) { appVersion status } }"

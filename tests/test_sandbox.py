@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from starlette.applications import Starlette
 
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import (
+from graph.gateway.signing import TIMESTAMP_FORMAT, SignType, gateway_timestamp, sign, sign_params, verify
+from graph.sandbox import (
     DEFAULT_BUNDLE_ID,
     DEMO_APP_ID,
     ERROR_NODE,
@@ -36,9 +37,8 @@ from graph.gateway.sandbox import (
     generate_credentials,
     token_digest,
 )
-from graph.gateway.sandbox.credentials import stranger_key
-from graph.gateway.sandbox.seed import RESPONSE_FIELDS
-from graph.gateway.signing import TIMESTAMP_FORMAT, SignType, gateway_timestamp, sign, sign_params, verify
+from graph.sandbox.credentials import stranger_key
+from graph.sandbox.seed import RESPONSE_FIELDS
 from tests.servers import serve
 
 NOW = datetime(2026, 11, 28, 16, 41, 29, tzinfo=UTC)  # 2026-11-29 00:41:29 in Beijing

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import aes
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway, generate_credentials
-from graph.gateway.sandbox.certs import CertChain, issue_cert_chain
-from graph.gateway.sandbox.checks import App
 from graph.gateway.signing import SignType, gateway_timestamp, sign, sign_params, verify
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway, generate_credentials
+from graph.sandbox.certs import CertChain, issue_cert_chain
+from graph.sandbox.checks import App
 from tests.test_sandbox import BIZ, TOKEN, post, split
 
 NOW = datetime(2026, 11, 28, 16, 41, 29, tzinfo=UTC)

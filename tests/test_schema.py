@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import Fault, SandboxGateway, token_digest
+from graph.sandbox import Fault, SandboxGateway, token_digest
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 
 ENTITIES = """

@@ -14,12 +14,12 @@ from urllib.parse import quote
 import pytest
 
 from graph.config import ConfigError, Settings
+from graph.data.source import VersionKey
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import Credentials
 from graph.gateway.errors import BusinessError, CircuitOpen
-from graph.gateway.sandbox import Call, DemoCredentials, SandboxGateway, token_digest
 from graph.guard import fingerprint
-from resolvers.loaders import VersionKey
+from graph.sandbox import Call, DemoCredentials, SandboxGateway, token_digest
 from tests.conftest import API_KEY, MERCHANT_TOKEN, OTHER_API_KEY
 from tests.secrets_audit import SECRETS, Secrets, capture_text
 

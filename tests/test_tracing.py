@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from graph.app import create_app
 from graph.config import Settings
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parent.parent

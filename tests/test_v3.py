@@ -19,10 +19,10 @@ from graph.gateway.errors import (
     GatewayUnavailable,
     SignatureError,
 )
-from graph.gateway.sandbox import DemoCredentials, Fault, SandboxGateway
-from graph.gateway.sandbox.certs import CertChain
 from graph.gateway.signing import SignType, sign, verify
 from graph.gateway.v3 import AlipayV3Client, request_sign_content, response_sign_content
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
+from graph.sandbox.certs import CertChain
 from tests.conftest import MERCHANT_TOKEN, NO_WAIT
 from tests.modefixtures import (
     ALL_MODES,

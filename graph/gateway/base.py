@@ -32,7 +32,7 @@ class RedactGatewayUrls(logging.Filter):
     """httpx logs every request URL (at INFO); a v2 gateway URL carries ``sign`` and ``app_auth_token``.
 
     Installed on the ``httpx`` logger when this module loads, so the values are masked whatever level or handlers
-    the process configures (``graph.logs`` also keeps httpx at WARNING; this holds when someone lowers it).
+    the process configures (``graph.observability.logs`` keeps httpx at WARNING too; this holds when someone lowers it).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:

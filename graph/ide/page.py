@@ -31,7 +31,14 @@ def assets_built(static_dir: Path = STATIC_DIR) -> bool:
 @dataclass(frozen=True)
 class Page:
     html: str
-    content_security_policy: str
+    content_security_policy: str | None  # None: Strawberry's CDN page, which loads its scripts from elsewhere
+
+
+def cdn_page() -> Page:
+    """Strawberry's own GraphiQL page, for a checkout where the assets were not built (it needs the internet)."""
+    from strawberry.http.ides import get_graphql_ide_html
+
+    return Page(html=get_graphql_ide_html(graphql_ide="graphiql"), content_security_policy=None)
 
 
 def example_operation() -> str:

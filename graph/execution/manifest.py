@@ -93,7 +93,7 @@ def build_manifest(directory: Path) -> Manifest:
     """The manifest of every ``*.graphql`` / ``*.gql`` file under ``directory`` (operations sorted by name)."""
     from graphql import DocumentNode, FragmentDefinitionNode, GraphQLSyntaxError, OperationDefinitionNode, parse
 
-    from graph.printer import add_typename, print_document
+    from graph.execution.printer import add_typename, print_document
 
     if not directory.is_dir():
         raise ManifestError(f"{directory}: not a folder")

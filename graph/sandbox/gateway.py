@@ -3,7 +3,7 @@
 v2 (``POST /gateway.do``): it checks requests in Alipay's order (parameters, app, format, timestamp in
 Beijing time, certificate SNs, signature, method, merchant token, biz_content, decrypted first when
 ``encrypt_type=AES``), signs every answer it can with the Alipay key (an app it does not know gets an
-unsigned ``error_response``). v3 (``GET /v3/...``): see ``graph.gateway.sandbox.v3``. Apps are registered
+unsigned ``error_response``). v3 (``GET /v3/...``): see ``graph.sandbox.v3``. Apps are registered
 in public-key or certificate mode, with or without an AES key. Both sides serve the seeded versions,
 replay the same scripted faults and write one call log, so tests can assert retries, batching and caching
 as observable behaviour whatever the protocol.
@@ -25,9 +25,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from graph.gateway.sandbox import faults, v3
-from graph.gateway.sandbox.calls import Call, token_digest
-from graph.gateway.sandbox.checks import (
+from graph.gateway.signing import SignType
+from graph.gateway.v3 import (
+    APP_AUTH_TOKEN_HEADER,
+    AUTH_SCHEME,
+    ENCRYPT_TYPE_HEADER,
+    ROOT_CERT_SN_HEADER,
+    VERSION_DETAIL_PATH,
+)
+from graph.sandbox import faults, v3
+from graph.sandbox.calls import Call, token_digest
+from graph.sandbox.checks import (
     App,
     Refusal,
     biz_text,
@@ -38,18 +46,10 @@ from graph.gateway.sandbox.checks import (
     requested,
     sign_type_of,
 )
-from graph.gateway.sandbox.credentials import DemoCredentials
-from graph.gateway.sandbox.faults import Fault
-from graph.gateway.sandbox.seed import DEFAULT_BUNDLE_ID, KNOWN_BUNDLE_IDS, SEED_VERSIONS
-from graph.gateway.sandbox.wire import ERROR_NODE, METHOD, METHOD_NODE, Seal, Wire, success_node
-from graph.gateway.signing import SignType
-from graph.gateway.v3 import (
-    APP_AUTH_TOKEN_HEADER,
-    AUTH_SCHEME,
-    ENCRYPT_TYPE_HEADER,
-    ROOT_CERT_SN_HEADER,
-    VERSION_DETAIL_PATH,
-)
+from graph.sandbox.credentials import DemoCredentials
+from graph.sandbox.faults import Fault
+from graph.sandbox.seed import DEFAULT_BUNDLE_ID, KNOWN_BUNDLE_IDS, SEED_VERSIONS
+from graph.sandbox.wire import ERROR_NODE, METHOD, METHOD_NODE, Seal, Wire, success_node
 
 
 @dataclass

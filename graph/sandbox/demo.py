@@ -8,7 +8,7 @@ import httpx
 
 from graph.gateway.credentials import Credentials
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.gateway.sandbox import SandboxGateway, generate_credentials
+from graph.sandbox import SandboxGateway, generate_credentials
 
 # A name that cannot resolve: the demo's traffic goes through an in-process ASGI transport, never the network.
 DEMO_BASE_URL = "https://sandbox.demo.invalid"

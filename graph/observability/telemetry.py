@@ -15,19 +15,18 @@ import secrets
 import time
 from collections.abc import Iterable, Iterator
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graph import request
 from graph.gateway.attempts import Attempt
-from graph.metrics import BREAKER_STATES, Metrics, error_code_label, route_label
-from graph.request import RequestState
-from graph.tracing import AttributeValue, Tracing
+from graph.observability import logs, request_state as request
+from graph.observability.metrics import BREAKER_STATES, Metrics, error_code_label, route_label
+from graph.observability.request_state import RequestState
+from graph.observability.tracing import AttributeValue, Tracing
 
 log = logging.getLogger("graph.http")
 
 REQUEST_ID_HEADER = "x-request-id"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class Telemetry:
@@ -93,35 +92,42 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        given = headers.get(REQUEST_ID_HEADER, "")
-        request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+                break
+        request_id = given.decode("latin-1") if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
         state = RequestState(request_id)
         token = request.begin(state)
         metrics, route, method = self.telemetry.metrics, route_label(scope["path"]), scope["method"]
         status = 500
         trace_id: str | None = None
+        id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         started = time.perf_counter()
         metrics.http_in_flight.inc()
         try:
-            attributes = {"http.request.method": method, "http.route": route}
-            # The propagator reads only its own headers (traceparent, tracestate by default) from the carrier.
-            carrier = dict(headers.items()) if self.telemetry.tracing.active else None
-            with self.telemetry.tracing.span(f"{method} {route}", attributes, carrier=carrier) as span:
-                trace_id = span.trace_id
+            tracing = self.telemetry.tracing
+            if tracing.active:
+                attributes = {"http.request.method": method, "http.route": route}
+                # The propagator reads only its own headers (traceparent, tracestate by default) from the carrier.
+                carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+                with tracing.span(f"{method} {route}", attributes, carrier=carrier) as span:
+                    trace_id = span.trace_id
+                    await self.app(scope, receive, send_with_id)
+                    span.set("http.response.status_code", status)
+                    if status >= 500:
+                        span.fail(f"HTTP {status}")
+            else:
                 await self.app(scope, receive, send_with_id)
-                span.set("http.response.status_code", status)
-                if status >= 500:
-                    span.fail(f"HTTP {status}")
         finally:
             metrics.http_in_flight.dec()
             metrics.http_requests.labels(route, str(status)).inc()
@@ -142,7 +148,7 @@ class RequestTelemetry:
                 line["persisted_query"] = state.persisted_query
             if trace_id is not None:
                 line["trace_id"] = trace_id
-            log.info("request", extra=line)
+            logs.request_line(line)
 
 
 # A random prefix per process and a counter: unique across instances, and ~10x cheaper than uuid4 per request.

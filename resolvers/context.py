@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import strawberry
-from starlette.datastructures import Headers
 from strawberry.dataloader import DataLoader
 
 from graph.config import Settings
-from graph.freshness import Freshness, no_cache
-from graph.guard import TOKEN_HEADER
+from graph.data.freshness import Freshness
+from graph.data.source import Fetched, VersionKey
 from graph.services import Services
-from resolvers.loaders import Fetched, VersionKey, version_loader
+from resolvers.loaders import version_loader
 
 
 @dataclass
@@ -57,17 +54,6 @@ def build_context(
         fresh=fresh,
         freshness=freshness or Freshness(),
         deadline=asyncio.get_running_loop().time() + services.settings.operation_deadline_s,
-    )
-
-
-def http_context(services: Services, headers: Headers, state: Mapping[str, Any]) -> Context:
-    """The context of an operation that arrived over HTTP: merchant token, request id, freshness wishes."""
-    return build_context(
-        services,
-        app_auth_token=headers.get(TOKEN_HEADER) or None,
-        request_id=state.get("request_id", "-"),
-        fresh=no_cache(headers.get("cache-control", "")),
-        freshness=state.get("freshness"),
     )
 
 

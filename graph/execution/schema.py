@@ -12,16 +12,16 @@ from strawberry.federation.schema import FederationAny, Schema as FederationSche
 from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graph.complexity import DocumentLimits
-from graph.context import Info
 from graph.errors import BadUserInput
-from graph.freshness import CacheAge
-from graph.limits import UpstreamBudget
-from graph.masking import MaskInternalErrors, should_mask
-from graph.operation_telemetry import OperationTelemetry
+from graph.execution.cache_age import CacheAge
+from graph.execution.complexity import DocumentLimits
+from graph.execution.limits import UpstreamBudget
+from graph.execution.masking import MaskInternalErrors, should_mask
+from graph.observability.operation_telemetry import OperationTelemetry
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import version
+from resolvers.context import Info
 
 log = logging.getLogger("graph.errors")
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from graph.gateway.sandbox.credentials import stranger_key
-from graph.gateway.sandbox.wire import (
+from graph.sandbox.credentials import stranger_key
+from graph.sandbox.wire import (
     ERROR_NODE,
     METHOD_NODE,
     SUB_MSG,

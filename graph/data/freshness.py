@@ -1,16 +1,13 @@
 """How fresh an operation's answers are: ``extensions.cacheAge``, and how long the whole response may be reused.
 
 Every gateway answer a resolver uses is recorded here with its age and how long it may still be reused; the
-response cache (``graph.response_cache``) reads the result once the operation has run.
+response cache (``graph.http.response_cache``) reads the result once the operation has run.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-from strawberry.extensions import SchemaExtension
 
 
 @dataclass
@@ -39,11 +36,3 @@ def no_cache(cache_control: str) -> bool:
         if name == "no-cache" or (name == "max-age" and value.strip() == "0"):
             return True
     return False
-
-
-class CacheAge(SchemaExtension):
-    def get_results(self) -> dict[str, Any]:
-        freshness = getattr(self.execution_context.context, "freshness", None)
-        if freshness is None or not freshness.ages:
-            return {}  # the operation used no gateway answer (introspection, _service, refused early)
-        return {"cacheAge": math.floor(freshness.age_s)}

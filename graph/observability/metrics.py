@@ -42,7 +42,7 @@ BREAKER_STATES = ("closed", "half_open", "open")
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 
 
-class CacheStats(Protocol):  # graph.cache.AnswerCache
+class CacheStats(Protocol):  # graph.data.cache.AnswerCache
     @property
     def name(self) -> str: ...
 
@@ -55,7 +55,7 @@ class CacheStats(Protocol):  # graph.cache.AnswerCache
     def entries(self) -> int | None: ...
 
 
-class FlightStats(Protocol):  # graph.flight.SingleFlight
+class FlightStats(Protocol):  # graph.data.flight.SingleFlight
     @property
     def joined(self) -> int: ...
 

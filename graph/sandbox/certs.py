@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from graph.gateway.certs import cert_sn
-from graph.gateway.sandbox.credentials import new_rsa_key
+from graph.sandbox.credentials import new_rsa_key
 
 CertificateIssuerKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 

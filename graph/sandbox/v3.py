@@ -22,21 +22,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import aes
-from graph.gateway.sandbox.checks import App, Refusal, check_certs
-from graph.gateway.sandbox.credentials import stranger_key
-from graph.gateway.sandbox.faults import (
-    BAD_GATEWAY_PAGE,
-    GARBAGE_PAGE,
-    ROTATED_CERT_SN,
-    Fault,
-    FaultKind,
-    as_success,
-    business_node,
-    forged,
-    stranger_aes_key,
-    tampered,
-)
-from graph.gateway.sandbox.wire import Wire, error_node, node_text
 from graph.gateway.signing import SignType, sign, verify
 from graph.gateway.v3 import (
     APP_AUTH_TOKEN_HEADER,
@@ -50,6 +35,21 @@ from graph.gateway.v3 import (
     request_sign_content,
     response_sign_content,
 )
+from graph.sandbox.checks import App, Refusal, check_certs
+from graph.sandbox.credentials import stranger_key
+from graph.sandbox.faults import (
+    BAD_GATEWAY_PAGE,
+    GARBAGE_PAGE,
+    ROTATED_CERT_SN,
+    Fault,
+    FaultKind,
+    as_success,
+    business_node,
+    forged,
+    stranger_aes_key,
+    tampered,
+)
+from graph.sandbox.wire import Wire, error_node, node_text
 
 JSON_TYPE = "application/json; charset=utf-8"
 _STATUS = {

@@ -15,7 +15,7 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from graph.telemetry import Telemetry
+from graph.observability.telemetry import Telemetry
 
 # A GraphQL name; anything else a caller sends as operationName is logged as "invalid", never echoed.
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")

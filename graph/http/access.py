@@ -1,0 +1,125 @@
+"""Who may call /graphql and how often: API keys, the merchant-token header, a token bucket per caller.
+
+Plain calls, made by the edge before it reads a request's body: ``Access.check`` answers with the caller or the
+refusal. The caller is a fingerprint of the API key that matched (never the key), or None for an anonymous caller;
+anonymous callers are rate limited by client address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
+# app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
+_TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+MAX_CALLERS = 10000
+
+
+def fingerprint(key: str) -> str:
+    """A name for an API key in rate-limit buckets and cache keys: tells keys apart, gives nothing away."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key: str | None  # the matched API key's fingerprint, None for anonymous
+    app_auth_token: str | None  # X-Alipay-App-Auth-Token, checked for shape
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status: int
+    message: str
+    code: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class TokenBuckets:
+    """A token bucket per caller: it holds up to the per-minute limit and refills at limit/60 a second, so a caller
+    may burst up to the limit and sustain the limit per minute. At most ``max_callers`` buckets, the least recently
+    seen dropped first (a dropped caller starts again full, which only helps a caller with more addresses than
+    the bound)."""
+
+    def __init__(
+        self, per_minute: int, *, max_callers: int = MAX_CALLERS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0  # tokens a second
+        self.max_callers = max_callers
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at); dict order = recency
+
+    def take(self, caller: str) -> float:
+        """Spend one token: 0.0 when allowed, else the seconds until one is back."""
+        now = self._clock()
+        tokens, at = self._buckets.pop(caller, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[caller] = (tokens, now)  # re-inserted at the end: the most recently seen
+        while len(self._buckets) > self.max_callers:
+            del self._buckets[next(iter(self._buckets))]
+        return wait
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class Access:
+    def __init__(
+        self, *, api_keys: Collection[str], allow_anonymous: bool, per_minute: int, buckets: TokenBuckets | None = None
+    ) -> None:
+        self._keys = [(key.encode(), fingerprint(key)) for key in api_keys]
+        self._anonymous = allow_anonymous
+        self.buckets = buckets if buckets is not None else TokenBuckets(per_minute) if per_minute else None
+
+    def check(self, authorization: str | None, token: str | None, client: tuple[str, int] | None) -> Caller | Refusal:
+        authorised, key = self._authorised(authorization or "")
+        if not authorised:
+            if not self._keys and not self._anonymous:
+                message = (
+                    "this service is closed: no API keys are configured (GRAPH_API_KEYS) and anonymous access is off"
+                )
+            else:
+                message = "missing or unknown API key: send Authorization: Bearer <key>"
+            return Refusal(401, message, "UNAUTHENTICATED", (("www-authenticate", "Bearer"),))
+        if token is not None and not _TOKEN.fullmatch(token):
+            return Refusal(
+                400,
+                "X-Alipay-App-Auth-Token is malformed (expected letters, digits, '.', '_' or '-')",
+                "BAD_USER_INPUT",
+            )
+        if self.buckets is not None:
+            wait = self.buckets.take(f"key:{key}" if key else f"ip:{client[0] if client else '-'}")
+            if wait:
+                retry_after = max(1, math.ceil(wait))
+                return Refusal(
+                    429,
+                    f"rate limit of {round(self.buckets.capacity)} requests a minute reached "
+                    f"(GRAPH_RATE_LIMIT_PER_MIN); retry after {retry_after} s",
+                    "RATE_LIMITED",
+                    (("retry-after", str(retry_after)),),
+                )
+        return Caller(key, token or None)
+
+    def _authorised(self, authorization: str) -> tuple[bool, str | None]:
+        """(let in?, the matched key's fingerprint or None)."""
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() == "bearer" and key.strip():
+            given = key.strip().encode()
+            # Compare against every key, never stopping early: timing says nothing about which key nearly matched.
+            matched = None
+            for candidate, name in self._keys:
+                if hmac.compare_digest(given, candidate):
+                    matched = name
+            return matched is not None, matched
+        return self._anonymous, None

@@ -1,0 +1,322 @@
+"""``/graphql``: one pipeline, top to bottom, for every GraphQL-over-HTTP request.
+
+    method → GraphiQL page? → access (key, token, rate) → Accept → body, read once and bounded → one parse into a
+    ``GraphQLRequest`` → persisted query resolved → response cache → execute → one write
+
+Each step reads the one request object the parse made, so the cache key and the execution cannot disagree about
+what was asked. Refusals are JSON errors with ``extensions.code``, in the media type the caller accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+
+import orjson
+from starlette.types import Receive, Scope, Send
+from strawberry.schema.base import BaseSchema
+
+from graph.config import Settings
+from graph.data.freshness import Freshness, no_cache
+from graph.data.responses import CachedResponse
+from graph.http import request as parsing
+from graph.http.access import TOKEN_HEADER, Access, Caller, Refusal
+from graph.http.body import GRAPHQL_RESPONSE_CONTENT_TYPE, JSON_CONTENT_TYPE, Disconnected, read_body, write
+from graph.http.execute import Executed, execute
+from graph.http.persisted import PersistedQueries, PersistedQueryRefusal, Resolved
+from graph.http.request import GraphQLRequest, MediaType, RequestError
+from graph.http.response_cache import response_key, reusable
+from graph.ide.page import Page
+from graph.observability import request_state
+from graph.observability.telemetry import Telemetry
+from graph.services import Services
+from resolvers.context import build_context
+
+_ALLOWED = b"GET, POST"
+_VARY = (b"vary", b"Accept, Authorization, X-Alipay-App-Auth-Token")
+_NO_STORE = (b"cache-control", b"no-store")
+_HIT = (b"x-response-cache", b"hit")
+_TOKEN = TOKEN_HEADER.encode()
+
+
+class GraphQLEdge:
+    def __init__(
+        self,
+        schema: BaseSchema,
+        settings: Settings,
+        telemetry: Telemetry,
+        *,
+        page: Page | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._schema = schema
+        self._settings = settings
+        self._telemetry = telemetry
+        self._page = page
+        self._clock = clock
+        self._access = Access(
+            api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous, per_minute=settings.rate_limit_per_min
+        )
+        self._services: Services | None = None
+        self._persisted: PersistedQueries | None = None
+
+    def start(self, services: Services) -> None:
+        """Hand the edge what the lifespan built (the caches and the gateway client exist only while it runs)."""
+        self._services = services
+        self._persisted = PersistedQueries(
+            services.documents,
+            mode=self._settings.persisted_queries,
+            manifest=self._settings.operations,
+            ttl_s=self._settings.apq_ttl_s,
+            clock=self._clock,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(reversed(scope["headers"]))  # the first of a repeated header, as Starlette reads them
+        try:
+            await self._answer(scope, receive, send, headers)
+        except RequestError as exc:
+            media = parsing.negotiate(_text(headers.get(b"accept"))) or parsing.JSON
+            extra = [(name.encode(), value.encode()) for name, value in exc.headers.items()]
+            await _refuse(send, exc.status, exc.message, "BAD_REQUEST", media, extra)
+        except Disconnected:
+            return
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]) -> None:
+        method = scope["method"]
+        if method not in ("GET", "POST"):
+            raise RequestError(405, "/graphql takes GET and POST", {"allow": _ALLOWED.decode()})
+        accept = _text(headers.get(b"accept"))
+        if method == "GET" and self._page is not None and _navigation(accept, scope["query_string"]):
+            await _page(send, self._page)  # public: nothing secret in GraphiQL; the operations it sends are not
+            return
+        caller = self._access.check(
+            _text(headers.get(b"authorization")), _text(headers.get(_TOKEN)), scope.get("client")
+        )
+        if isinstance(caller, Refusal):
+            extra = [(name.encode(), value.encode()) for name, value in caller.headers]
+            await _refuse(send, caller.status, caller.message, caller.code, parsing.JSON, extra)
+            return
+        media = parsing.negotiate(accept)
+        if media is None:
+            raise RequestError(406, "send Accept: application/graphql-response+json or application/json")
+        if method == "GET":
+            request = parsing.parse_get(scope["query_string"], media)
+        else:
+            if not parsing.is_json_content_type(_text(headers.get(b"content-type"))):
+                raise RequestError(415, "unsupported content type: send application/json (or GET with ?query=)")
+            body = await read_body(receive, headers.get(b"content-length"), self._settings.max_body_bytes)
+            value = parsing.parse_post_body(body)
+            if isinstance(value, list):
+                await self._batch(send, value, media, caller, headers)
+                return
+            request = parsing.from_json_object(value, media)
+        await self._operation(send, request, caller, headers)
+
+    async def _operation(
+        self, send: Send, request: GraphQLRequest, caller: Caller, headers: dict[bytes, bytes]
+    ) -> None:
+        services, persisted = self._running()
+        state = request_state.current()
+        try:
+            resolved = await persisted.resolve(request)
+        except PersistedQueryRefusal as refusal:
+            _note_persisted(state, "miss" if refusal.code == "PERSISTED_QUERY_NOT_FOUND" else "refused")
+            extra = [] if refusal.cache_control is None else [(b"cache-control", refusal.cache_control.encode())]
+            await _refuse(send, refusal.status, refusal.message, refusal.code, request.media_type, extra)
+            return
+        request = resolved.request
+        is_get = request.method == "GET"
+        key = response_key(request, caller) if request.query else None
+        fresh = no_cache(_text(headers.get(b"cache-control")) or "")
+        if key is not None and not fresh:
+            started = time.perf_counter()
+            hit = await services.responses.get(key)
+            if state is not None:
+                state.response_cache = "miss" if hit is None else "hit"
+            if hit is not None:
+                if resolved.persisted:
+                    _note_persisted(state, "hit")
+                await self._send_hit(send, hit, is_get, headers, request.media_type)
+                self._telemetry.operation(hit.operation, hit.outcome, time.perf_counter() - started, hit.codes)
+                return
+        freshness = Freshness()
+        context = build_context(
+            services,
+            app_auth_token=caller.app_auth_token,
+            request_id=state.request_id if state is not None else "-",
+            fresh=fresh,
+            freshness=freshness,
+        )
+        executed = await execute(self._schema, request, context)
+        if resolved.register is not None and not executed.before_execution and request.query:
+            await persisted.register(resolved.register, request.query)  # before the answer: no race
+            _note_persisted(state, "registered")
+        elif resolved.persisted:
+            _note_persisted(state, "hit")
+        stored = None
+        if key is not None and not executed.before_execution:
+            stored = await self._store(services, key, executed, freshness, state)
+        await self._send_executed(send, executed, request, stored, headers)
+
+    async def _store(
+        self,
+        services: Services,
+        key: str,
+        executed: Executed,
+        freshness: Freshness,
+        state: request_state.RequestState | None,
+    ) -> CachedResponse | None:
+        """Keep the answer when every part of it may be reused; the entry, or None."""
+        if not freshness.cacheable or not reusable(executed.codes):
+            return None
+        ttl = self._settings.cache_ttl_s if math.isinf(freshness.ttl_left) else freshness.ttl_left
+        if ttl <= 0:
+            return None
+        now = self._clock()
+        body = orjson.dumps({name: value for name, value in executed.result.items() if name != "extensions"})
+        name = state.operation if state is not None and state.operation is not None else "anonymous"
+        outcome = state.outcome if state is not None and state.outcome is not None else "ok"
+        # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
+        entry = CachedResponse(
+            body, bool(freshness.ages), now - freshness.age_s, now + ttl, name, outcome, executed.codes
+        )
+        await services.responses.set(key, entry, ttl)
+        return entry
+
+    async def _send_hit(
+        self, send: Send, hit: CachedResponse, is_get: bool, headers: dict[bytes, bytes], media: MediaType
+    ) -> None:
+        now = self._clock()
+        extra = [_HIT]
+        if is_get:
+            etag = _etag(hit.body)
+            extra += [(b"cache-control", b"private, max-age=%d" % max(0, math.floor(hit.expires - now))), _VARY]
+            extra.append((b"etag", etag))
+            if _matches(_text(headers.get(b"if-none-match")), etag):
+                await send({"type": "http.response.start", "status": 304, "headers": extra})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        body = hit.body
+        if hit.answered:
+            body = body[:-1] + b',"extensions":{"cacheAge":%d}}' % math.floor(max(0.0, now - hit.born))
+        await write(send, 200, body, _content_type(media), extra)
+
+    async def _send_executed(
+        self,
+        send: Send,
+        executed: Executed,
+        request: GraphQLRequest,
+        stored: CachedResponse | None,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        media = request.media_type
+        status = 400 if executed.before_execution and media == parsing.GRAPHQL_RESPONSE_JSON else 200
+        extra: list[tuple[bytes, bytes]] = []
+        if request.method == "GET":
+            if stored is None:
+                extra += [_NO_STORE, _VARY]
+            else:
+                etag = _etag(stored.body)
+                max_age = max(0, math.floor(stored.expires - self._clock()))
+                extra += [(b"cache-control", b"private, max-age=%d" % max_age), _VARY, (b"etag", etag)]
+        await write(send, status, orjson.dumps(executed.result), _content_type(media), extra)
+
+    async def _batch(
+        self,
+        send: Send,
+        items: list[object],
+        media: MediaType,
+        caller: Caller,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        """A JSON array of operations (GRAPH_ALLOW_BATCHING): each run once, none cached, one shared budget."""
+        settings = self._settings
+        if not settings.allow_batching:
+            raise RequestError(
+                400, "batched operations (a JSON array) are off; set GRAPH_ALLOW_BATCHING=true to allow them"
+            )
+        if not items or len(items) > settings.max_batch_operations:
+            raise RequestError(
+                400, f"a batch holds 1 to {settings.max_batch_operations} operations (GRAPH_MAX_BATCH_OPERATIONS)"
+            )
+        services, persisted = self._running()
+        requests = [parsing.from_json_object(item, media) for item in items]
+        state = request_state.current()
+        try:
+            persisted.refuse_batch()
+            resolved: list[Resolved] = [await persisted.resolve(request) for request in requests]
+        except PersistedQueryRefusal as refusal:
+            await _refuse(send, refusal.status, refusal.message, refusal.code, media)
+            return
+        context = build_context(
+            services,
+            app_auth_token=caller.app_auth_token,
+            request_id=state.request_id if state is not None else "-",
+            fresh=no_cache(_text(headers.get(b"cache-control")) or ""),
+        )
+        results = []
+        for item in resolved:
+            try:
+                results.append((await execute(self._schema, item.request, context)).result)
+            except RequestError as exc:
+                results.append({"errors": [{"message": exc.message, "extensions": {"code": "BAD_REQUEST"}}]})
+        await write(send, 200, orjson.dumps(results), _content_type(media))
+
+    def _running(self) -> tuple[Services, PersistedQueries]:
+        if self._services is None or self._persisted is None:
+            raise RuntimeError("the edge was not started: serve the app with its lifespan")
+        return self._services, self._persisted
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _navigation(accept: str | None, query_string: bytes) -> bool:
+    """A browser opening the playground: it asks for HTML and sends no GraphQL parameters."""
+    if accept is None or "text/html" not in accept:
+        return False
+    return not any(pair.partition(b"=")[0] in (b"query", b"extensions") for pair in query_string.split(b"&") if pair)
+
+
+def _content_type(media: MediaType) -> bytes:
+    return GRAPHQL_RESPONSE_CONTENT_TYPE if media == parsing.GRAPHQL_RESPONSE_JSON else JSON_CONTENT_TYPE
+
+
+def _note_persisted(state: request_state.RequestState | None, what: str) -> None:
+    if state is not None:
+        state.persisted_query = what
+
+
+def _etag(body: bytes) -> bytes:
+    """A weak validator over the answer without its cacheAge: same data, same tag."""
+    return b'W/"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+
+
+def _matches(if_none_match: str | None, etag: bytes) -> bool:
+    """Weak comparison (RFC 9110 13.1.2): ``W/`` prefixes ignored; ``*`` matches anything."""
+    if not if_none_match:
+        return False
+    opaque = etag.decode().removeprefix("W/")
+    return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
+
+
+async def _page(send: Send, page: Page) -> None:
+    policy = page.content_security_policy
+    extra = [] if policy is None else [(b"content-security-policy", policy.encode())]
+    await write(send, 200, page.html.encode(), b"text/html; charset=utf-8", extra)
+
+
+async def _refuse(
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    media: MediaType,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    await write(send, status, body, _content_type(media), headers or [])

@@ -1,0 +1,37 @@
+"""Whole GraphQL responses, reused: the key, the typed entry, and whether an answer may be kept.
+
+The key is the operation as the edge parsed it (document with insignificant white space, commas and comments
+dropped, operation name, variables with sorted keys) plus who asks (the caller's API key fingerprint and a hash of
+the merchant token): tenants never share. It is computed from the same ``GraphQLRequest`` the executor runs, so
+what is stored under a key is always the answer to that key's request. Only responses whose every answer may be
+reused are stored, for the shortest lifetime left among them; a response carrying any error other than a
+(cacheable) Alipay business error is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+from graph.http.access import Caller
+from graph.http.document import normalise
+from graph.http.request import GraphQLRequest
+
+KEY_PREFIX = "response:"
+CACHEABLE_ERRORS = frozenset({"ALIPAY_BUSINESS_ERROR"})
+
+
+def response_key(request: GraphQLRequest, caller: Caller) -> str:
+    """What the response to ``request`` is stored under (``request.query`` is set: persisted queries resolved)."""
+    variables = orjson.dumps(request.variables or {}, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(normalise(request.query or "").encode())
+    digest.update(b"\x00" + (request.operation_name or "").encode() + b"\x00" + variables)
+    digest.update(b"\x00" + (caller.key or "-").encode() + b"\x00")
+    if caller.app_auth_token:
+        digest.update(hashlib.sha256(caller.app_auth_token.encode()).digest())
+    return KEY_PREFIX + digest.hexdigest()
+
+
+def reusable(codes: tuple[str, ...]) -> bool:
+    return all(code in CACHEABLE_ERRORS for code in codes)
