@@ -14,7 +14,6 @@ absent), alternating service and baseline, and prints:
   P4  one RSA2 sign                                             >= 25 x faster than the official SDK
   P5  miss path, 32 concurrent, 50 ms gateway                   median - 50 ms <= 3 ms; calls/s per core
   P6  RSS after 100k distinct keys vs after 10k (default bound) within 10 %
-plus, for the record, inline signing against ``asyncio.to_thread`` on the miss path.
 """
 
 from __future__ import annotations
@@ -44,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.processes import service_env, write_key_files  # noqa: E402
 from benchmarks.sign_verify import CONTENT, median_ms  # noqa: E402
 from graph.gateway import signing  # noqa: E402
-from graph.gateway.client import AlipayClient, Credentials  # noqa: E402
-from graph.gateway.keys import load_private_key, load_public_key  # noqa: E402
+from graph.gateway.client import AlipayClient  # noqa: E402
+from graph.gateway.keys import load_private_key  # noqa: E402
 from graph.sandbox import generate_credentials  # noqa: E402
 
 FULL = """query Full($v: String!, $b: String!) {
@@ -260,16 +259,6 @@ async def client_alone(client: AlipayClient, duration: float) -> tuple[float, fl
     return statistics.median(latencies) * 1000, len(latencies) / (time.monotonic() - started)
 
 
-async def signing_placement(gateway: str, creds: Credentials, duration: float) -> dict[str, tuple[float, float]]:
-    """Inline vs asyncio.to_thread signing: the client alone, 32 concurrent calls to the 50 ms sandbox."""
-    results = {}
-    for name, in_thread in (("inline", False), ("to_thread", True), ("inline again", False), ("to_thread again", True)):
-        client = AlipayClient(creds, gateway_url=gateway, sign_in_thread=in_thread, max_connections=32)
-        results[name] = await client_alone(client, duration)
-        await client.aclose()
-    return results
-
-
 def rss_figures() -> tuple[float, float]:
     code = """
 import asyncio, copy, gc, resource
@@ -305,9 +294,6 @@ def main() -> None:
     demo = generate_credentials()
     tmp = write_key_files(demo, "speed-")
     app_private = demo.app_private_key_pem
-    creds = Credentials(
-        demo.app_id, load_private_key(app_private, "bench"), load_public_key(demo.alipay_public_key_pem, "bench")
-    )
     sandbox_port, service_port, bare_port = free_port(), free_port(), free_port()
     py = sys.executable
     env = service_env(
@@ -319,7 +305,6 @@ def main() -> None:
         GRAPH_MAX_CONCURRENCY="32",  # P5 keeps 32 gateway calls in flight; the default 16 would queue half
     )
     service = f"http://127.0.0.1:{service_port}"
-    gateway = f"http://127.0.0.1:{sandbox_port}/gateway.do"
     report(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; load: "
         f"{'wrk -t1 -c32' if shutil.which('wrk') else 'Python generator, 32 connections'}, {args.duration:.0f} s runs"
@@ -373,11 +358,10 @@ def main() -> None:
             bare_runs.append(wrk(bare_url, body, None, args.duration))
     bare, hit = statistics.median(bare_runs), statistics.median(hit_runs)
 
-    # P5 and signing placement: a 50 ms gateway.
+    # P5: a 50 ms gateway.
     with process(sandbox(0.05), sandbox_port), process(serve_cmd, service_port, env) as service_proc:
         miss_path(url, service_proc.pid, 1, 0)  # warm-up: connections, parser cache
         median_ms_, calls_s, calls_cpu = miss_path(url, service_proc.pid, args.duration, 1000)
-        placement = asyncio.run(signing_placement(gateway, creds, min(args.duration, 3)))
 
     # P2 and P3: a 300 ms gateway.
     with process(sandbox(0.3), sandbox_port), process(serve_cmd, service_port, env):
@@ -416,8 +400,6 @@ def main() -> None:
     ]
     for name, value, base, ratio, target in rows:
         report(f"{name:64}{value:12.2f}{base:12.2f}{ratio:8.2f}  {target}")
-    for name, (lat, rate) in placement.items():
-        report(f"signing {name:14} client alone, 32 concurrent: median {lat:6.2f} ms, {rate:7.1f} calls/s")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Settings from the environment (SPEC section 2), validated once at start-up.
+"""Settings from the environment (README "Configuration"), validated once at start-up.
 
 Every problem is a ``ConfigError`` whose one-line message names the variable; values of secret
 variables are never quoted.

@@ -79,7 +79,7 @@ async def test_redis_values_written_by_others_are_misses(redis_server: RedisServ
 async def test_unreachable_redis_logs_once_and_recovers(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache: AnswerCache = open_cache(redis_server.url, max_entries=10)
+    cache: AnswerCache[Entry] = open_cache(redis_server.url, max_entries=10)
     try:
         redis_server.stop()
         with caplog.at_level(logging.INFO, logger="graph.data.cache"):

@@ -1,4 +1,4 @@
-"""graph.config: Settings.from_environ, its defaults (SPEC section 2) and every way a setting can be wrong."""
+"""graph.config: Settings.from_environ, its defaults (README "Configuration") and every way a setting can be wrong."""
 
 from __future__ import annotations
 

@@ -69,6 +69,7 @@ def test_the_example_is_embedded_as_json_and_the_policy_allows_exactly_the_inlin
     assert len(inline) == 1
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     policy = page.content_security_policy
+    assert policy is not None
     assert f"script-src 'self' 'sha256-{digest}'" in policy
     assert "default-src 'none'" in policy
     assert "connect-src 'self'" in policy

@@ -209,7 +209,8 @@ async def test_shutdown_closes_the_gateway_pool_and_redis(
     with serve(app, lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url, timeout=20) as http:
             assert "errors" not in (await http.post("/graphql", json=STATUS)).json()
-        services: Services = app.state.services
+        services = app.services
+        assert services is not None
         assert not services.client.closed
         assert _connected_clients(redis_server) >= 1
     assert services.client.closed

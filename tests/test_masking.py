@@ -12,15 +12,13 @@ import httpx
 import pytest
 import strawberry
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from graph.config import Settings
-from graph.endpoint import GraphQLEndpoint
 from graph.errors import BadUserInput
 from graph.execution.masking import MaskInternalErrors
 from graph.execution.schema import Schema
-from graph.guard import Guard
+from graph.http.edge import GraphQLEdge
 from graph.observability.logs import JsonFormatter
 from graph.observability.telemetry import RequestTelemetry, Telemetry
 from graph.services import build_services
@@ -79,22 +77,19 @@ async def test_request_id_defaults_when_the_context_has_none() -> None:
 async def test_the_request_id_in_the_answer_is_the_one_in_the_log(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The real edge (request ids, guard) and endpoint in front of a schema with a field that fails unexpectedly.
+    # The real edge (request ids, access) in front of a schema with a field that fails unexpectedly.
+    telemetry = Telemetry()
+    edge = GraphQLEdge(Schema(query=Query, extensions=[MaskInternalErrors]), settings, telemetry, page=None)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.services = build_services(settings)
+        services = build_services(settings)
+        edge.start(services)
         yield
-        await app.state.services.aclose()
+        await services.aclose()
 
-    endpoint = GraphQLEndpoint(Schema(query=Query, extensions=[MaskInternalErrors]))
-    app = Starlette(
-        routes=[Route("/graphql", endpoint)],
-        middleware=[
-            Middleware(RequestTelemetry, telemetry=Telemetry()),
-            Middleware(Guard, api_keys=(), allow_anonymous=True),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[Route("/graphql", edge)], lifespan=lifespan)
+    app = RequestTelemetry(app, telemetry=telemetry)  # type: ignore[assignment]
     with serve(app, lifespan="on") as url, caplog.at_level(logging.ERROR, logger="graph.errors"):
         async with httpx.AsyncClient(base_url=url) as http:
             given = await http.post("/graphql", json={"query": "{ broken }"}, headers={"X-Request-Id": "req-7f3a"})

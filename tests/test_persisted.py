@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from graph.execution.manifest import Manifest, Operation, operation_id
-from graph.persisted import RECENT_DOCUMENTS
+from graph.http.persisted import RECENT_BYTES
 from graph.sandbox import SandboxGateway
 from tests.redis_server import RedisServer
 from tests.test_metrics import scrape, value
@@ -387,17 +387,22 @@ async def test_documents_read_from_redis_are_kept_in_process_with_a_bound(
     start_app: Callable[..., str], redis_server: RedisServer
 ) -> None:
     url = start_app(cache_url=redis_server.url, cache_ttl_s=0)
-    count = RECENT_DOCUMENTS + 1
+    padding = "#" + "x" * 30000  # a comment: documents of ~30 KB, so the in-process copy's bytes bound is reached
+
+    def padded(i: int) -> str:
+        return numbered(i) + padding
+
+    count = RECENT_BYTES // (2 * len(padded(0))) + 2
     async with httpx.AsyncClient(base_url=url, timeout=20) as http:
         for i in range(count):
-            both = {"query": numbered(i), "extensions": persisted(sha(numbered(i)))}
+            both = {"query": padded(i), "extensions": persisted(sha(padded(i)))}
             assert (await http.post("/graphql", json=both)).json()["data"] == {"__typename": "Query"}
         for i in range(count):
-            answer = await http.post("/graphql", json=hash_only(numbered(i), {}))
+            answer = await http.post("/graphql", json=hash_only(padded(i), {}))
             assert answer.json()["data"] == {"__typename": "Query"}
     redis_server.stop()
-    assert (await post(url, hash_only(numbered(0), {}))).json() == NOT_FOUND  # the oldest copy went
-    assert (await post(url, hash_only(numbered(count - 1), {}))).json()["data"] == {"__typename": "Query"}
+    assert (await post(url, hash_only(padded(0), {}))).json() == NOT_FOUND  # the oldest copy went
+    assert (await post(url, hash_only(padded(count - 1), {}))).json()["data"] == {"__typename": "Query"}
 
 
 async def test_a_redis_outage_is_a_miss_not_a_failure(start_app: Callable[..., str], redis_server: RedisServer) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from graph.data.freshness import no_cache
-from graph.response_cache import normalise
+from graph.http.document import normalise
 from graph.sandbox import Fault, SandboxGateway
 from tests.conftest import MERCHANT_TOKEN, OTHER_MERCHANT_TOKEN
 

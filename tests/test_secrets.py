@@ -18,7 +18,7 @@ from graph.data.source import VersionKey
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import Credentials
 from graph.gateway.errors import BusinessError, CircuitOpen
-from graph.guard import fingerprint
+from graph.http.access import fingerprint
 from graph.sandbox import Call, DemoCredentials, SandboxGateway, token_digest
 from tests.conftest import API_KEY, MERCHANT_TOKEN, OTHER_API_KEY
 from tests.secrets_audit import SECRETS, Secrets, capture_text

@@ -89,7 +89,6 @@ class GatewayClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = utc_now,
         max_connections: int = 16,
-        sign_in_thread: bool = False,
         observer: AttemptObserver | None = None,
         deadline_s: float | None = None,
         breaker: CircuitBreaker | None = None,
@@ -99,9 +98,6 @@ class GatewayClient:
         self._deadline_s = deadline_s
         # One breaker per gateway URL: this client's (a process builds one client per URL it calls).
         self.breaker = breaker or CircuitBreaker(gateway_url, failures=0)
-        # Off by default: benchmarks/speed.py measured inline signing (~0.25 ms) ahead of asyncio.to_thread,
-        # whose hand-off costs more than it frees the loop for. Kept for that comparison.
-        self.sign_in_thread = sign_in_thread
         self._url = gateway_url
         self._retries = retries
         self._backoff = backoff

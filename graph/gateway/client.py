@@ -9,7 +9,6 @@ signatures or keys; the official SDK logs the whole signed URL, ``app_auth_token
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -77,10 +76,8 @@ class AlipayClient(GatewayClient):
         return params
 
     async def _attempt(self, method: str, biz_text: str, app_auth_token: str | None) -> dict[str, Any]:
-        if self.sign_in_thread:
-            params = await asyncio.to_thread(self.signed_params, method, biz_text, app_auth_token)
-        else:
-            params = self.signed_params(method, biz_text, app_auth_token)
+        # Inline: signing costs ~0.25 ms, less than asyncio.to_thread's hand-off (measured in round 1).
+        params = self.signed_params(method, biz_text, app_auth_token)
         # Common params ride in the query string and biz_content in the form body, as the SDKs send them.
         form = {"biz_content": params.pop("biz_content")}
         try:
