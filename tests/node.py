@@ -1,4 +1,5 @@
-"""The Node side of the tests: Apollo's own packages in tests/federation and tests/apq, run as child processes.
+"""The Node side of the tests, run as child processes: Apollo's own packages in tests/federation and tests/apq, and
+the GraphQL over HTTP working group's audits (graphql-http) in tests/graphql_http.
 
 Locally the tests skip when node or the packages are missing (``npm ci`` in each folder installs them);
 with ``CI_REQUIRE_NODE=1`` (set by .ci/run) they fail instead, so CI can never pass by skipping them.
@@ -23,6 +24,8 @@ FEDERATION_DIR = Path(__file__).parent / "federation"
 PACKAGES = ("@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph", "graphql")
 APQ_DIR = Path(__file__).parent / "apq"
 APQ_PACKAGES = ("@apollo/client", "@apollo/generate-persisted-query-manifest", "@apollo/persisted-query-lists")
+GRAPHQL_HTTP_DIR = Path(__file__).parent / "graphql_http"
+GRAPHQL_HTTP_PACKAGES = ("graphql-http", "graphql")
 REQUIRE_VARIABLE = "CI_REQUIRE_NODE"
 _START_TIMEOUT_S = 30.0
 _COMPOSE_TIMEOUT_S = 60.0
@@ -48,7 +51,7 @@ def require_node(environ: Mapping[str, str] = os.environ, reason: str | None = N
         return
     if environ.get(REQUIRE_VARIABLE) == "1":
         pytest.fail(f"{REQUIRE_VARIABLE}=1 but the Node tests cannot run: {reason}")
-    pytest.skip(f"these tests need Node and Apollo's packages: {reason}")
+    pytest.skip(f"these tests need Node and their npm packages: {reason}")
 
 
 def node_environ(authorization: str | None = None) -> dict[str, str]:
@@ -126,12 +129,15 @@ def _wait_for_url(script: str, process: subprocess.Popen[bytes], out: Path, err:
     raise AssertionError(f"node {script} did not start: {err.read_text()[-2000:]}")
 
 
-def run_node(directory: Path, *args: str, timeout: float = _COMPOSE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    """Run ``node ARGS`` in ``directory`` to completion (output captured as text)."""
+def run_node(
+    directory: Path, *args: str, timeout: float = _COMPOSE_TIMEOUT_S, environ: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``node ARGS`` in ``directory`` to completion (output captured as text), ``environ`` added to its
+    environment (secrets go there, never on argv)."""
     return subprocess.run(
         ["node", *args],
         cwd=directory,
-        env=node_environ(),
+        env={**node_environ(), **(environ or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
