@@ -1,4 +1,5 @@
-"""``python -m graph`` / ``alipay-graph``: serve, export-schema, query (README "Quick start"), build-ide, persisted-manifest.
+"""``python -m graph`` / ``alipay-graph``: serve, export-schema, query (README "Quick start"), build-ide and
+persisted-manifest.
 
 Heavy imports happen inside each command: ``export-schema`` must not load uvicorn, ``serve`` must not
 build what ``query`` needs. stdout carries only a command's result; logs go to stderr.

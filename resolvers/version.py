@@ -40,7 +40,7 @@ async def _result(context: Context, app_version: str, bundle_id: str) -> MiniApp
     try:
         return await fetch_version(context, app_version, bundle_id)
     except GraphError as error:
-        return MiniAppVersionError.from_error(error, app_version=app_version, bundle_id=bundle_id)
+        return _error_item(error, app_version, bundle_id)
 
 
 async def mini_app_version_reference(context: Context, representation: Mapping[str, Any]) -> MiniAppVersion:
@@ -66,3 +66,17 @@ async def fetch_version(context: Context, app_version: str, bundle_id: str) -> M
     if isinstance(fetched.outcome, GatewayError):
         raise from_gateway(fetched.outcome)
     return MiniAppVersion.from_gateway(fetched.outcome, app_version=app_version, bundle_id=bundle_id)
+
+
+def _error_item(error: GraphError, app_version: str, bundle_id: str) -> MiniAppVersionError:
+    """One client's failure as a ``miniAppVersions`` item: the same facts a failed ``miniAppVersion`` carries."""
+    alipay = error.extensions.get("alipay") or {}
+    return MiniAppVersionError(
+        app_version=app_version,
+        bundle_id=bundle_id,
+        code=error.code,
+        message=error.message,
+        sub_code=alipay.get("subCode"),
+        sub_message=alipay.get("subMsg"),
+        retryable=error.code == "ALIPAY_UNAVAILABLE",
+    )

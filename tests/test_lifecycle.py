@@ -26,7 +26,6 @@ from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
 from graph.sandbox import DemoCredentials, SandboxGateway
-from graph.services import Services
 from tests.redis_server import RedisServer
 from tests.servers import serve
 

@@ -1,4 +1,4 @@
-"""graph.execution.manifest and graph.execution.printer: reading Apollo's manifest format, writing it for a folder of operations.
+"""graph.execution.manifest and printer: reading Apollo's manifest format, writing it for a folder of operations.
 
 That the written ids and bodies equal Apollo's own generator's is proven in tests/test_persisted_apollo.py.
 """

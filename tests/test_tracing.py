@@ -180,7 +180,7 @@ def test_without_opentelemetry_the_service_runs_unchanged() -> None:
     # The otel extra uninstalled, as far as Python can tell: importing it fails.
     code = (
         "import sys; sys.modules['opentelemetry'] = None\n"
-        "from graph import tracing\n"
+        "from graph.observability import tracing\n"
         "assert not tracing.OTEL\n"
         "from graph.cli import main\n"
         "sys.exit(main(['query', '{ miniAppVersion(appVersion: \"0.0.1\") { status } }', '--demo']))\n"

@@ -133,7 +133,7 @@ class GraphQLEdge:
         fresh = no_cache(_text(headers.get(b"cache-control")) or "")
         if key is not None and not fresh:
             started = time.perf_counter()
-            hit = await services.responses.get(key)
+            hit = await self._lookup(services, key)
             if state is not None:
                 state.response_cache = "miss" if hit is None else "hit"
             if hit is not None:
@@ -160,6 +160,15 @@ class GraphQLEdge:
         if key is not None and not executed.before_execution:
             stored = await self._store(services, key, executed, freshness, state)
         await self._send_executed(send, executed, request, stored, headers)
+
+    async def _lookup(self, services: Services, key: str) -> CachedResponse | None:
+        tracing = self._telemetry.tracing
+        if not tracing.active:  # the hit path: no span object at all without a tracer
+            return await services.responses.get(key)
+        with tracing.span("cache.get", {"cache.name": "response", "cache.backend": services.responses.name}) as span:
+            hit = await services.responses.get(key)
+            span.set("cache.hit", hit is not None)
+        return hit
 
     async def _store(
         self,

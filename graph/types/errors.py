@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from graph.errors import GraphError
-
 
 @strawberry.type(
     description="Why one client's answer is missing from `miniAppVersions`; the other clients still answer."
@@ -22,16 +20,3 @@ class MiniAppVersionError:
     )
     sub_message: str | None = strawberry.field(description="Alipay's `sub_msg` when the gateway answered.")
     retryable: bool = strawberry.field(description="True when the same call may succeed later (busy, timeout).")
-
-    @classmethod
-    def from_error(cls, error: GraphError, *, app_version: str, bundle_id: str) -> MiniAppVersionError:
-        alipay = error.extensions.get("alipay") or {}
-        return cls(
-            app_version=app_version,
-            bundle_id=bundle_id,
-            code=error.code,
-            message=error.message,
-            sub_code=alipay.get("subCode"),
-            sub_message=alipay.get("subMsg"),
-            retryable=error.code == "ALIPAY_UNAVAILABLE",
-        )
