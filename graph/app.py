@@ -117,12 +117,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sandbox = None
-        if settings.demo:
-            from graph.sandbox.demo import start_demo  # the sandbox and its key generation load only for --demo
-
-            sandbox = start_demo(settings.protocol)
-        services = build_services(settings, transport=transport, telemetry=telemetry, demo=sandbox)
+        services = open_services(settings, transport=transport, telemetry=telemetry)
         # Everything built so far (modules, the schema, keys) lives as long as the process: moved out of the
         # collector's generations, full collections on the request path stop re-walking it.
         gc.freeze()
@@ -153,6 +148,18 @@ def create_app(
 
     service = Service(Starlette(routes=routes, lifespan=lifespan), edge, telemetry)
     return service
+
+
+def open_services(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None, telemetry: Telemetry | None = None
+) -> Services:
+    """The process's services; under ``--demo`` against a fresh in-process sandbox (the one place that wires it)."""
+    demo = None
+    if settings.demo:
+        from graph.sandbox.demo import start_demo  # the sandbox and its key generation load only for --demo
+
+        demo = start_demo(settings.protocol)
+    return build_services(settings, transport=transport, telemetry=telemetry, demo=demo)
 
 
 def from_environ() -> Service:

@@ -158,21 +158,20 @@ def _query(settings: Settings, document: str, variables_text: str | None, operat
 async def _execute(
     settings: Settings, document: str, variables: dict[str, Any] | None, operation_name: str | None
 ) -> dict[str, Any]:
+    from graph.app import open_services
     from graph.execution.schema import create_schema
-    from graph.services import build_services
+    from graph.http.execute import execute
+    from graph.http.request import GraphQLRequest, RequestError
     from resolvers.context import build_context
 
-    services = build_services(settings)
+    # The edge's execution path, so a script sees what an HTTP caller would (no `data` for a request error).
+    request = GraphQLRequest("POST", document, operation_name, variables)
+    services = open_services(settings)
     try:
-        result = await create_schema(introspection=settings.introspection).execute(
-            document,
-            variable_values=variables,
-            operation_name=operation_name,
-            context_value=build_context(services, request_id="cli"),
-        )
+        schema = create_schema(introspection=settings.introspection)
+        executed = await execute(schema, request, build_context(services, request_id="cli"))
+    except RequestError as exc:
+        return {"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
     finally:
         await services.aclose()
-    out: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        out["errors"] = [error.formatted for error in result.errors]
-    return out
+    return {name: value for name, value in executed.result.items() if name != "extensions"}

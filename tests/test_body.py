@@ -24,7 +24,7 @@ async def test_a_chunked_body_over_the_bound_is_refused(start_app: Callable[...,
     async with httpx.AsyncClient(base_url=url) as http:
         refused = await http.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
         assert refused.status_code == 413
-        assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         assert "GRAPH_MAX_BODY_BYTES" in refused.json()["errors"][0]["message"]
 
         async def small() -> AsyncIterator[bytes]:

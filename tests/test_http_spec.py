@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.gateway.sandbox import Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 from tests.node import APQ_DIR, APQ_PACKAGES, missing_node, require_node, run_node
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -311,7 +311,12 @@ async def test_a_get_without_a_query_from_anything_else_is_400_json(shared_graph
     refused(await send(shared_graph_url, "GET", {}, accept=accept), 400)
 
 
-@pytest.mark.parametrize("accept", [BROWSER, "text/html"])
+async def test_html_alone_with_a_query_is_406(shared_graph_url: str) -> None:
+    # Not a navigation (it carries a query), and it accepts neither JSON type: the spec's 406.
+    refused(await send(shared_graph_url, "GET", {"query": TYPENAME}, accept="text/html"), 406)
+
+
+@pytest.mark.parametrize("accept", [BROWSER])
 async def test_a_browser_get_with_a_query_gets_the_answer_not_the_page(shared_graph_url: str, accept: str) -> None:
     answer = await send(shared_graph_url, "GET", {"query": TYPENAME}, accept=accept)
     assert answer.status_code == 200

@@ -329,9 +329,9 @@ def test_cli_query_against_the_demo_speaks_v3() -> None:
 
 
 async def test_demo_services_use_the_v3_client() -> None:
-    from graph.services import build_services
+    from graph.app import open_services
 
-    services = build_services(Settings.from_environ({"ALIPAY_PROTOCOL": "v3"}, demo=True))
+    services = open_services(Settings.from_environ({"ALIPAY_PROTOCOL": "v3"}, demo=True))
     try:
         assert isinstance(services.client, AlipayV3Client)
         node = await services.client.version_detail("1.0.0", "com.alipay.iot.xpaas")

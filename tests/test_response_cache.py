@@ -198,13 +198,17 @@ def test_no_cache_directives(header: str, expected: bool) -> None:
     assert no_cache(header) is expected
 
 
-async def test_the_direct_path_refuses_what_is_not_a_query(graph_url: str) -> None:
+async def test_what_cannot_run_is_a_request_error_and_never_cached(graph_url: str) -> None:
+    graphql_response = {"Accept": "application/graphql-response+json"}
     async with httpx.AsyncClient(base_url=graph_url) as http:
-        mutation = await http.post("/graphql", json={"query": "mutation { x }"})
-        assert mutation.status_code == 400
-        assert mutation.json() == {
-            "errors": [{"message": "only queries are served", "extensions": {"code": "BAD_REQUEST"}}]
-        }
-        unknown = await http.post("/graphql", json={"query": "query A { __typename }", "operationName": "B"})
-        assert unknown.status_code == 400
-        assert "B" in unknown.json()["errors"][0]["message"]
+        for _ in range(2):  # the second is no hit: nothing was kept
+            mutation = await http.post("/graphql", json={"query": "mutation { x }"})
+            assert mutation.status_code == 200
+            assert "data" not in mutation.json()
+            assert mutation.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+            assert "x-response-cache" not in mutation.headers
+        unknown = {"query": "query A { __typename }", "operationName": "B"}
+        refused = await http.post("/graphql", json=unknown, headers=graphql_response)
+        assert refused.status_code == 400
+        assert "data" not in refused.json()
+        assert "B" in refused.json()["errors"][0]["message"]

@@ -86,7 +86,17 @@ class DocumentLimits(SchemaExtension):
                     ctx.schema._schema, ctx.graphql_document, ctx.validation_rules, not settings.introspection
                 )
                 ctx.pre_execution_errors = list(errors)  # a copy: the cached list is shared
+                # The name the caller gave: Strawberry's ``operation_name`` falls back to the first operation's.
+                given = getattr(ctx, "_provided_operation_name", None)
+                if not errors and given is None and _operations(ctx.graphql_document) > 1:
+                    # GraphQL's GetOperation: a request error. (Strawberry would run the first operation.)
+                    message = "the document holds several operations: name the one to run with `operationName`"
+                    ctx.pre_execution_errors = [GraphQLError(message)]
         yield
+
+
+def _operations(document: DocumentNode) -> int:
+    return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions)
 
 
 def _parse_refusal(message: str, *, max_tokens: int, max_depth: int) -> QueryTooComplex | None:

@@ -37,7 +37,9 @@ async def read_body(receive: Receive, declared: bytes | None, max_bytes: int) ->
 
 
 def _too_large(max_bytes: int) -> RequestError:
-    return RequestError(413, f"request body is larger than {max_bytes} bytes (GRAPH_MAX_BODY_BYTES)")
+    return RequestError(
+        413, f"request body is larger than {max_bytes} bytes (GRAPH_MAX_BODY_BYTES)", code="BAD_USER_INPUT"
+    )
 
 
 async def write(

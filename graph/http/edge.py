@@ -80,7 +80,7 @@ class GraphQLEdge:
         except RequestError as exc:
             media = parsing.negotiate(_text(headers.get(b"accept"))) or parsing.JSON
             extra = [(name.encode(), value.encode()) for name, value in exc.headers.items()]
-            await _refuse(send, exc.status, exc.message, "BAD_REQUEST", media, extra)
+            await _refuse(send, exc.status, exc.message, exc.code, media, extra)
         except Disconnected:
             return
 
@@ -89,7 +89,9 @@ class GraphQLEdge:
         if method not in ("GET", "POST"):
             raise RequestError(405, "/graphql takes GET and POST", {"allow": _ALLOWED.decode()})
         accept = _text(headers.get(b"accept"))
-        if method == "GET" and self._page is not None and _navigation(accept, scope["query_string"]):
+        if method == "GET" and _navigation(accept, scope["query_string"]):
+            if self._page is None:
+                raise RequestError(404, "the GraphiQL playground is off (GRAPH_GRAPHIQL=false)", code="NOT_FOUND")
             await _page(send, self._page)  # public: nothing secret in GraphiQL; the operations it sends are not
             return
         caller = self._access.check(
@@ -137,7 +139,10 @@ class GraphQLEdge:
             if state is not None:
                 state.response_cache = "miss" if hit is None else "hit"
             if hit is not None:
-                if resolved.persisted:
+                if resolved.register is not None and request.query:
+                    await persisted.register(resolved.register, request.query)  # it ran: that is how it was kept
+                    _note_persisted(state, "registered")
+                elif resolved.persisted:
                     _note_persisted(state, "hit")
                 await self._send_hit(send, hit, is_get, headers, request.media_type)
                 self._telemetry.operation(hit.operation, hit.outcome, time.perf_counter() - started, hit.codes)
@@ -205,8 +210,7 @@ class GraphQLEdge:
             extra += [(b"cache-control", b"private, max-age=%d" % max(0, math.floor(hit.expires - now))), _VARY]
             extra.append((b"etag", etag))
             if _matches(_text(headers.get(b"if-none-match")), etag):
-                await send({"type": "http.response.start", "status": 304, "headers": extra})
-                await send({"type": "http.response.body", "body": b""})
+                await _not_modified(send, extra)
                 return
         body = hit.body
         if hit.answered:
@@ -231,6 +235,11 @@ class GraphQLEdge:
                 etag = _etag(stored.body)
                 max_age = max(0, math.floor(stored.expires - self._clock()))
                 extra += [(b"cache-control", b"private, max-age=%d" % max_age), _VARY, (b"etag", etag)]
+                # A revalidation: fetch() sends no-cache with If-None-Match, so the answer was refreshed; if it
+                # is what the caller holds, say so without the body.
+                if _matches(_text(headers.get(b"if-none-match")), etag):
+                    await _not_modified(send, extra)
+                    return
         await write(send, status, orjson.dumps(executed.result), _content_type(media), extra)
 
     async def _batch(
@@ -243,6 +252,12 @@ class GraphQLEdge:
     ) -> None:
         """A JSON array of operations (GRAPH_ALLOW_BATCHING): each run once, none cached, one shared budget."""
         settings = self._settings
+        services, persisted = self._running()
+        try:
+            persisted.refuse_batch()  # under a safelist a batch is refused as such, whatever it holds
+        except PersistedQueryRefusal as refusal:
+            await _refuse(send, refusal.status, refusal.message, refusal.code, media)
+            return
         if not settings.allow_batching:
             raise RequestError(
                 400, "batched operations (a JSON array) are off; set GRAPH_ALLOW_BATCHING=true to allow them"
@@ -251,11 +266,9 @@ class GraphQLEdge:
             raise RequestError(
                 400, f"a batch holds 1 to {settings.max_batch_operations} operations (GRAPH_MAX_BATCH_OPERATIONS)"
             )
-        services, persisted = self._running()
         requests = [parsing.from_json_object(item, media) for item in items]
         state = request_state.current()
         try:
-            persisted.refuse_batch()
             resolved: list[Resolved] = [await persisted.resolve(request) for request in requests]
         except PersistedQueryRefusal as refusal:
             await _refuse(send, refusal.status, refusal.message, refusal.code, media)
@@ -311,6 +324,11 @@ def _matches(if_none_match: str | None, etag: bytes) -> bool:
         return False
     opaque = etag.decode().removeprefix("W/")
     return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
+
+
+async def _not_modified(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": 304, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _page(send: Send, page: Page) -> None:

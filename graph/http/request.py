@@ -43,11 +43,14 @@ class GraphQLRequest:
 class RequestError(Exception):
     """A request refused before anything ran: its HTTP status and a message safe to show the caller."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: dict[str, str] | None = None, code: str = "BAD_REQUEST"
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
 
 
 def negotiate(accept: str | None) -> MediaType | None:
