@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.types import Message, Receive
 
-from graph.http.body import Disconnected, read_body
 from graph.http.request import RequestError
+from graph.http.wire import Disconnected, read_body
 
 
 async def test_a_chunked_body_over_the_bound_is_refused(start_app: Callable[..., str]) -> None:

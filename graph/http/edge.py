@@ -9,7 +9,6 @@ what was asked. Refusals are JSON errors with ``extensions.code``, in the media 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -23,11 +22,21 @@ from graph.data.freshness import Freshness, no_cache
 from graph.data.responses import CachedResponse
 from graph.http import request as parsing
 from graph.http.access import TOKEN_HEADER, Access, Caller, Refusal
-from graph.http.body import GRAPHQL_RESPONSE_CONTENT_TYPE, JSON_CONTENT_TYPE, Disconnected, read_body, write
 from graph.http.execute import Executed, execute
 from graph.http.persisted import PersistedQueries, PersistedQueryRefusal, Resolved
 from graph.http.request import GraphQLRequest, MediaType, RequestError
 from graph.http.response_cache import response_key, reusable
+from graph.http.wire import (
+    Disconnected,
+    content_type,
+    matches,
+    not_modified,
+    read_body,
+    refuse,
+    send_page,
+    weak_etag,
+    write,
+)
 from graph.ide.page import Page
 from graph.observability import request_state
 from graph.observability.telemetry import Telemetry
@@ -80,7 +89,7 @@ class GraphQLEdge:
         except RequestError as exc:
             media = parsing.negotiate(_text(headers.get(b"accept"))) or parsing.JSON
             extra = [(name.encode(), value.encode()) for name, value in exc.headers.items()]
-            await _refuse(send, exc.status, exc.message, exc.code, media, extra)
+            await refuse(send, exc.status, exc.message, exc.code, media, extra)
         except Disconnected:
             return
 
@@ -92,14 +101,14 @@ class GraphQLEdge:
         if method == "GET" and _navigation(accept, scope["query_string"]):
             if self._page is None:
                 raise RequestError(404, "the GraphiQL playground is off (GRAPH_GRAPHIQL=false)", code="NOT_FOUND")
-            await _page(send, self._page)  # public: nothing secret in GraphiQL; the operations it sends are not
+            await send_page(send, self._page)  # public: nothing secret in GraphiQL; the operations it sends are not
             return
         caller = self._access.check(
             _text(headers.get(b"authorization")), _text(headers.get(_TOKEN)), scope.get("client")
         )
         if isinstance(caller, Refusal):
             extra = [(name.encode(), value.encode()) for name, value in caller.headers]
-            await _refuse(send, caller.status, caller.message, caller.code, parsing.JSON, extra)
+            await refuse(send, caller.status, caller.message, caller.code, parsing.JSON, extra)
             return
         media = parsing.negotiate(accept)
         if media is None:
@@ -127,7 +136,7 @@ class GraphQLEdge:
         except PersistedQueryRefusal as refusal:
             _note_persisted(state, "miss" if refusal.code == "PERSISTED_QUERY_NOT_FOUND" else "refused")
             extra = [] if refusal.cache_control is None else [(b"cache-control", refusal.cache_control.encode())]
-            await _refuse(send, refusal.status, refusal.message, refusal.code, request.media_type, extra)
+            await refuse(send, refusal.status, refusal.message, refusal.code, request.media_type, extra)
             return
         request = resolved.request
         is_get = request.method == "GET"
@@ -206,16 +215,16 @@ class GraphQLEdge:
         now = self._clock()
         extra = [_HIT]
         if is_get:
-            etag = _etag(hit.body)
+            etag = weak_etag(hit.body)
             extra += [(b"cache-control", b"private, max-age=%d" % max(0, math.floor(hit.expires - now))), _VARY]
             extra.append((b"etag", etag))
-            if _matches(_text(headers.get(b"if-none-match")), etag):
-                await _not_modified(send, extra)
+            if matches(_text(headers.get(b"if-none-match")), etag):
+                await not_modified(send, extra)
                 return
         body = hit.body
         if hit.answered:
             body = body[:-1] + b',"extensions":{"cacheAge":%d}}' % math.floor(max(0.0, now - hit.born))
-        await write(send, 200, body, _content_type(media), extra)
+        await write(send, 200, body, content_type(media), extra)
 
     async def _send_executed(
         self,
@@ -232,15 +241,15 @@ class GraphQLEdge:
             if stored is None:
                 extra += [_NO_STORE, _VARY]
             else:
-                etag = _etag(stored.body)
+                etag = weak_etag(stored.body)
                 max_age = max(0, math.floor(stored.expires - self._clock()))
                 extra += [(b"cache-control", b"private, max-age=%d" % max_age), _VARY, (b"etag", etag)]
                 # A revalidation: fetch() sends no-cache with If-None-Match, so the answer was refreshed; if it
                 # is what the caller holds, say so without the body.
-                if _matches(_text(headers.get(b"if-none-match")), etag):
-                    await _not_modified(send, extra)
+                if matches(_text(headers.get(b"if-none-match")), etag):
+                    await not_modified(send, extra)
                     return
-        await write(send, status, orjson.dumps(executed.result), _content_type(media), extra)
+        await write(send, status, orjson.dumps(executed.result), content_type(media), extra)
 
     async def _batch(
         self,
@@ -256,7 +265,7 @@ class GraphQLEdge:
         try:
             persisted.refuse_batch()  # under a safelist a batch is refused as such, whatever it holds
         except PersistedQueryRefusal as refusal:
-            await _refuse(send, refusal.status, refusal.message, refusal.code, media)
+            await refuse(send, refusal.status, refusal.message, refusal.code, media)
             return
         if not settings.allow_batching:
             raise RequestError(
@@ -271,7 +280,7 @@ class GraphQLEdge:
         try:
             resolved: list[Resolved] = [await persisted.resolve(request) for request in requests]
         except PersistedQueryRefusal as refusal:
-            await _refuse(send, refusal.status, refusal.message, refusal.code, media)
+            await refuse(send, refusal.status, refusal.message, refusal.code, media)
             return
         context = build_context(
             services,
@@ -285,7 +294,7 @@ class GraphQLEdge:
                 results.append((await execute(self._schema, item.request, context)).result)
             except RequestError as exc:
                 results.append({"errors": [{"message": exc.message, "extensions": {"code": "BAD_REQUEST"}}]})
-        await write(send, 200, orjson.dumps(results), _content_type(media))
+        await write(send, 200, orjson.dumps(results), content_type(media))
 
     def _running(self) -> tuple[Services, PersistedQueries]:
         if self._services is None or self._persisted is None:
@@ -304,46 +313,6 @@ def _navigation(accept: str | None, query_string: bytes) -> bool:
     return not any(pair.partition(b"=")[0] in (b"query", b"extensions") for pair in query_string.split(b"&") if pair)
 
 
-def _content_type(media: MediaType) -> bytes:
-    return GRAPHQL_RESPONSE_CONTENT_TYPE if media == parsing.GRAPHQL_RESPONSE_JSON else JSON_CONTENT_TYPE
-
-
 def _note_persisted(state: request_state.RequestState | None, what: str) -> None:
     if state is not None:
         state.persisted_query = what
-
-
-def _etag(body: bytes) -> bytes:
-    """A weak validator over the answer without its cacheAge: same data, same tag."""
-    return b'W/"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-
-
-def _matches(if_none_match: str | None, etag: bytes) -> bool:
-    """Weak comparison (RFC 9110 13.1.2): ``W/`` prefixes ignored; ``*`` matches anything."""
-    if not if_none_match:
-        return False
-    opaque = etag.decode().removeprefix("W/")
-    return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == opaque for tag in if_none_match.split(","))
-
-
-async def _not_modified(send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": 304, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
-
-
-async def _page(send: Send, page: Page) -> None:
-    policy = page.content_security_policy
-    extra = [] if policy is None else [(b"content-security-policy", policy.encode())]
-    await write(send, 200, page.html.encode(), b"text/html; charset=utf-8", extra)
-
-
-async def _refuse(
-    send: Send,
-    status: int,
-    message: str,
-    code: str,
-    media: MediaType,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
-    await write(send, status, body, _content_type(media), headers or [])
