@@ -495,29 +495,6 @@ async def register_both(url: str) -> None:
 
 @pytest.mark.parametrize("then", ["GET", "POST"])
 @pytest.mark.parametrize(("name", "a", "b", "expected_a", "expected_b"), TWICE, ids=[t[0] for t in TWICE])
-async def test_a_get_parameter_given_twice_never_answers_another_request(
-    start_app: Callable[..., str],
-    then: str,
-    name: str,
-    a: Fields,
-    b: Fields,
-    expected_a: tuple[str, str],
-    expected_b: tuple[str, str],
-) -> None:
-    """Whatever the answer to the doubled request, it must not be stored as A's or B's (cache poisoning)."""
-    url = start_app()
-    if name == "extensions":
-        await register_both(url)
-    for pairs in (twice(name, a, b), twice(name, b, a)):
-        await send(url, "GET", pairs, accept=JSON)
-    for fields, expected in ((a, expected_a), (b, expected_b)):
-        answer = await send(url, then, fields, accept=JSON)
-        assert answer.status_code == 200, answer.text
-        assert version_of(answer) == expected, f"{then} {fields} got another request's answer"
-
-
-@pytest.mark.parametrize("then", ["GET", "POST"])
-@pytest.mark.parametrize(("name", "a", "b", "expected_a", "expected_b"), TWICE, ids=[t[0] for t in TWICE])
 async def test_a_get_parameter_given_twice_is_400_and_nothing_is_cached(
     start_app: Callable[..., str],
     sandbox: SandboxGateway,
