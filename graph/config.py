@@ -62,6 +62,7 @@ class Settings:
     max_upstream_calls: int = 20
     max_body_bytes: int = 65536
     rate_limit_per_min: int = 600  # per API key (per client address for anonymous callers); 0: no limit
+    auth_failures_per_min: int = 30  # refused keys per client address before it is refused outright; 0: no limit
     max_depth: int = 15  # the standard introspection query (GraphiQL, Apollo tools) is 15 deep
     max_aliases: int = 30
     max_tokens: int = 2000
@@ -115,6 +116,7 @@ class Settings:
             max_upstream_calls=_number(env, "GRAPH_MAX_UPSTREAM_CALLS", 20, int, minimum=1),
             max_body_bytes=_number(env, "GRAPH_MAX_BODY_BYTES", 65536, int, minimum=1024),
             rate_limit_per_min=_number(env, "GRAPH_RATE_LIMIT_PER_MIN", 600, int, minimum=0),
+            auth_failures_per_min=_number(env, "GRAPH_AUTH_FAILURES_PER_MIN", 30, int, minimum=0),
             max_depth=_number(env, "GRAPH_MAX_DEPTH", 15, int, minimum=1, maximum=200),
             max_aliases=_number(env, "GRAPH_MAX_ALIASES", 30, int, minimum=0, maximum=100000),
             max_tokens=_number(env, "GRAPH_MAX_TOKENS", 2000, int, minimum=10, maximum=1000000),

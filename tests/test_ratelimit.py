@@ -76,3 +76,35 @@ async def test_zero_turns_the_limit_off(start_app: Callable[..., str]) -> None:
     async with httpx.AsyncClient(base_url=url) as http:
         statuses = {(await http.post("/graphql", json=QUERY)).status_code for _ in range(30)}
     assert statuses == {200}
+
+
+def _from(address: str) -> httpx.AsyncHTTPTransport:
+    """A client on another loopback address: the service sees a different client address."""
+    return httpx.AsyncHTTPTransport(local_address=address)
+
+
+async def test_wrong_keys_are_limited_per_address_and_a_real_key_elsewhere_is_untouched(
+    start_app: Callable[..., str],
+) -> None:
+    url = start_app(allow_anonymous=False, api_keys=frozenset({API_KEY}), auth_failures_per_min=5)
+    wrong, right = {"Authorization": "Bearer guess"}, {"Authorization": f"Bearer {API_KEY}"}
+    async with (
+        httpx.AsyncClient(base_url=url, transport=_from("127.0.0.2")) as attacker,
+        httpx.AsyncClient(base_url=url, transport=_from("127.0.0.3")) as user,
+    ):
+        statuses = [(await attacker.post("/graphql", json=QUERY, headers=wrong)).status_code for _ in range(8)]
+        assert statuses == [401] * 5 + [429] * 3
+        limited = await attacker.post("/graphql", json=QUERY, headers=right)
+        assert limited.status_code == 429  # guessing from there goes no faster, even with a right guess
+        assert limited.headers["retry-after"] == "12"  # a token every 12 s at 5 a minute
+        assert "GRAPH_AUTH_FAILURES_PER_MIN" in limited.json()["errors"][0]["message"]
+        # The key itself is not locked: its owner, elsewhere, is served, and is not rate limited by the failures.
+        assert [(await user.post("/graphql", json=QUERY, headers=right)).status_code for _ in range(10)] == [200] * 10
+
+
+async def test_the_failure_limit_can_be_turned_off(start_app: Callable[..., str]) -> None:
+    url = start_app(allow_anonymous=False, api_keys=frozenset({API_KEY}), auth_failures_per_min=0)
+    async with httpx.AsyncClient(base_url=url) as http:
+        wrong = {"Authorization": "Bearer guess"}
+        statuses = {(await http.post("/graphql", json=QUERY, headers=wrong)).status_code for _ in range(40)}
+    assert statuses == {401}

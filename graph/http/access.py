@@ -70,21 +70,46 @@ class TokenBuckets:
             del self._buckets[next(iter(self._buckets))]
         return wait
 
+    def wait(self, caller: str) -> float:
+        """The seconds until ``caller`` has a token again (0.0: it has one), spending nothing."""
+        state = self._buckets.get(caller)
+        if state is None:
+            return 0.0
+        tokens = min(self.capacity, state[0] + (self._clock() - state[1]) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def __len__(self) -> int:
         return len(self._buckets)
 
 
 class Access:
     def __init__(
-        self, *, api_keys: Collection[str], allow_anonymous: bool, per_minute: int, buckets: TokenBuckets | None = None
+        self,
+        *,
+        api_keys: Collection[str],
+        allow_anonymous: bool,
+        per_minute: int,
+        failures_per_minute: int = 30,
+        buckets: TokenBuckets | None = None,
     ) -> None:
         self._keys = [(key.encode(), fingerprint(key)) for key in api_keys]
         self._anonymous = allow_anonymous
         self.buckets = buckets if buckets is not None else TokenBuckets(per_minute) if per_minute else None
+        # Refused keys, per client address. An address past its burst is refused before its key is compared, so
+        # guessing keys goes no faster than the limit; it is the guessing address that waits, never a key: a real
+        # key used from elsewhere is not touched (an address is all an attacker controls of its own requests).
+        self.failures = TokenBuckets(failures_per_minute) if failures_per_minute and self._keys else None
 
     def check(self, authorization: str | None, token: str | None, client: tuple[str, int] | None) -> Caller | Refusal:
+        address = client[0] if client else "-"
+        if self.failures is not None:
+            wait = self.failures.wait(address)
+            if wait:
+                return _limited(wait, "too many refused API keys from this address (GRAPH_AUTH_FAILURES_PER_MIN)")
         authorised, key = self._authorised(authorization or "")
         if not authorised:
+            if self.failures is not None:
+                self.failures.take(address)
             if not self._keys and not self._anonymous:
                 message = (
                     "this service is closed: no API keys are configured (GRAPH_API_KEYS) and anonymous access is off"
@@ -99,15 +124,11 @@ class Access:
                 "BAD_USER_INPUT",
             )
         if self.buckets is not None:
-            wait = self.buckets.take(f"key:{key}" if key else f"ip:{client[0] if client else '-'}")
+            wait = self.buckets.take(f"key:{key}" if key else f"ip:{address}")
             if wait:
-                retry_after = max(1, math.ceil(wait))
-                return Refusal(
-                    429,
-                    f"rate limit of {round(self.buckets.capacity)} requests a minute reached "
-                    f"(GRAPH_RATE_LIMIT_PER_MIN); retry after {retry_after} s",
-                    "RATE_LIMITED",
-                    (("retry-after", str(retry_after)),),
+                per_minute = round(self.buckets.capacity)
+                return _limited(
+                    wait, f"rate limit of {per_minute} requests a minute reached (GRAPH_RATE_LIMIT_PER_MIN)"
                 )
         return Caller(key, token or None)
 
@@ -123,3 +144,8 @@ class Access:
                     matched = name
             return matched is not None, matched
         return self._anonymous, None
+
+
+def _limited(wait: float, reason: str) -> Refusal:
+    retry_after = max(1, math.ceil(wait))
+    return Refusal(429, f"{reason}; retry after {retry_after} s", "RATE_LIMITED", (("retry-after", str(retry_after)),))

@@ -66,7 +66,10 @@ class GraphQLEdge:
         self._page = page
         self._clock = clock
         self._access = Access(
-            api_keys=settings.api_keys, allow_anonymous=settings.allow_anonymous, per_minute=settings.rate_limit_per_min
+            api_keys=settings.api_keys,
+            allow_anonymous=settings.allow_anonymous,
+            per_minute=settings.rate_limit_per_min,
+            failures_per_minute=settings.auth_failures_per_min,
         )
         self._services: Services | None = None
         self._persisted: PersistedQueries | None = None
