@@ -157,10 +157,14 @@ def cpu_seconds(pid: int) -> float:
 class Load:
     rate: float  # requests per second
     requests: int  # requests wrk completed
+    cpu_s: float  # CPU seconds of the loaded server meanwhile (0 when not asked)
 
 
-def wrk(url: str, body: str | None, script: str | None, duration: float, connections: int = 32) -> Load:
-    """wrk with one thread: POST ``body`` each time, or what ``script`` makes. Any non-2xx answer fails."""
+def wrk(
+    url: str, body: str | None, script: str | None, duration: float, connections: int = 32, pid: int | None = None
+) -> Load:
+    """wrk with one thread: POST ``body`` each time, or what ``script`` makes. Any non-2xx answer fails.
+    ``pid``: the server's process, whose CPU time over the run is measured too."""
     with tempfile.TemporaryDirectory() as tmp:
         lua = Path(tmp) / "load.lua"
         if script is not None:
@@ -170,17 +174,24 @@ def wrk(url: str, body: str | None, script: str | None, duration: float, connect
                 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = {json.dumps(body)}\n"
             )
+        cpu = cpu_seconds(pid) if pid is not None else 0.0
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "-s", str(lua), url],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
+        cpu = cpu_seconds(pid) - cpu if pid is not None else 0.0
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     done = re.search(r"(\d+) requests in", out)
     if rate is None or done is None or "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"wrk run failed:\n{out}")
-    return Load(float(rate.group(1)), int(done.group(1)))
+    return Load(float(rate.group(1)), int(done.group(1)), cpu)
+
+
+def cpu_us(runs: list[Load]) -> float:
+    """The server's CPU microseconds per request over ``runs`` (wrk's count: a few unfinished ones are left out)."""
+    return sum(run.cpu_s for run in runs) * 1e6 / sum(run.requests for run in runs)
 
 
 def p1b_script(count: int, offset: int) -> str:
@@ -525,8 +536,8 @@ def main() -> None:
                 if "P1a" in only:
                     start = log_size(logs["service"])
                     for _ in range(2):  # alternate, so drift on a shared machine hits both alike
-                        bare_runs.append(wrk(bare_url, body, None, args.duration))
-                        hit_runs.append(wrk(url, body, None, args.duration))
+                        bare_runs.append(wrk(bare_url, body, None, args.duration, pid=bare_proc.pid))
+                        hit_runs.append(wrk(url, body, None, args.duration, pid=service_proc.pid))
                     lines = request_lines(logs["service"], start)
                     hits = sum(line.get("response_cache") == "hit" for line in lines)
                     checks.append(
@@ -537,8 +548,9 @@ def main() -> None:
                     asyncio.run(warm(service, SYNTHETIC))
                     calls, start = gateway_calls(gateway_root), log_size(logs["service"])
                     for run in range(2):
-                        bare_runs.append(wrk(bare_url, body, None, args.duration))
-                        miss_runs.append(wrk(url, None, p1b_script(SYNTHETIC, run * 10**7), args.duration))
+                        bare_runs.append(wrk(bare_url, body, None, args.duration, pid=bare_proc.pid))
+                        script = p1b_script(SYNTHETIC, run * 10**7)
+                        miss_runs.append(wrk(url, None, script, args.duration, pid=service_proc.pid))
                     calls = gateway_calls(gateway_root) - calls
                     lines = request_lines(logs["service"], start)
                     outcomes = [line.get("response_cache") for line in lines]
@@ -548,7 +560,7 @@ def main() -> None:
                         f"{outcomes.count('hit')} hits, {sum(line.get('cache_hits') or 0 for line in lines)} "
                         f"answer-cache hits); the sandbox saw {calls} gateway calls"
                     )
-                bare_runs.append(wrk(bare_url, body, None, args.duration))
+                bare_runs.append(wrk(bare_url, body, None, args.duration, pid=bare_proc.pid))
                 checks.append(
                     f"bare: wrk completed {sum(r.requests for r in bare_runs)} requests; uvicorn's access log has "
                     f"{access_lines(logs['bare'], bare_start)} lines for them"
@@ -561,10 +573,17 @@ def main() -> None:
                 f"P1a runs (req/s): service {', '.join(f'{r.rate:.0f}' for r in hit_runs)}; "
                 f"bare {', '.join(f'{r.rate:.0f}' for r in bare_runs)}"
             )
+            checks.append(
+                f"P1a CPU per request (steadier than req/s on a busy machine): service {cpu_us(hit_runs):.0f} us, "
+                f"bare {cpu_us(bare_runs):.0f} us; bare/service {cpu_us(bare_runs) / cpu_us(hit_runs):.2f}"
+            )
         if "P1b" in only:
             miss = statistics.median(r.rate for r in miss_runs)
             rows.append(("P1b response-cache miss, data cached (req/s)", miss, bare, miss / bare, ">= 0.15"))
-            checks.append(f"P1b runs (req/s): service {', '.join(f'{r.rate:.0f}' for r in miss_runs)}")
+            checks.append(
+                f"P1b runs (req/s): service {', '.join(f'{r.rate:.0f}' for r in miss_runs)}; CPU per request "
+                f"{cpu_us(miss_runs):.0f} us, bare/service {cpu_us(bare_runs) / cpu_us(miss_runs):.2f}"
+            )
 
     placement: dict[str, tuple[float, float]] = {}
     if {"P5", "P7"} & set(only):
