@@ -23,7 +23,8 @@ Loads them with wrk, alternating service and baseline, and prints:
   P6  RSS after 100k distinct keys vs after 10k (default bound) within 10 %
   P7  service CPU per gateway miss (2,000 requests, 32 at once) <= 1.5 ms (the sandbox's own CPU apart)
 plus, with P5, inline signing against ``asyncio.to_thread`` on the miss path. ``--only`` runs some of them
-(``--only P1a,P1b,P7``: the edge's figures, about a minute at ``--duration 5``).
+(``--only P1a,P1b,P7``: the edge's figures, 3 to 5 minutes at ``--duration 5`` on the shared 2-core machine,
+mostly warming P1b's 8,000 answers and P7's 2,000 gateway calls).
 """
 
 from __future__ import annotations
