@@ -1,16 +1,24 @@
 """Servers for the benchmarks, each in a process of its own so that each gets a core's worth of scheduling.
 
-    python -m benchmarks.processes sandbox --port P --keys DIR [--latency S] [--versions N]
-    python -m benchmarks.processes bare --port P --body FILE
+    python -m benchmarks.processes sandbox --port P --keys DIR [--latency S] [--versions N] [--loop L --http H]
+    python -m benchmarks.processes bare --port P --body FILE [--loop L --http H]
+    python -m benchmarks.processes service --port P [--loop L --http H]
 
 ``sandbox`` is the sandbox gateway with ``N`` synthetic versions ``9.0`` ... ``9.N-1`` besides the seed;
-``bare`` is the baseline: a bare Starlette endpoint that answers every POST /graphql with the same bytes.
+``bare`` is the baseline: a bare Starlette endpoint that answers every POST /graphql with the same bytes, with
+uvicorn's access log on (one line per request to stdout, as uvicorn's default logging config has it);
+``service`` is ``python -m graph serve --port P`` itself (``graph.cli.main``), with ``loop`` and ``http`` passed
+to its ``uvicorn.run``. ``--loop``/``--http`` default to ``uvloop``/``httptools``; ``auto`` is uvicorn's choice
+(the same two when they are installed). Each writes one line to stderr once it serves, with the event loop and
+the HTTP protocol class it actually runs: ``benchmark-runtime: loop=... http=...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +35,7 @@ from starlette.routing import Mount, Route
 from graph.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
 
 SYNTHETIC_BASE = ("0.0.1", "com.alipay.alipaywallet")
+RUNTIME_TAG = "benchmark-runtime:"
 
 
 def synthetic_versions(count: int) -> dict[tuple[str, str], Any]:
@@ -94,21 +103,57 @@ def bare_app(body: bytes) -> Starlette:
     return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])])
 
 
+def announce_runtime() -> None:
+    """Have every uvicorn server of this process write, once it listens, the loop and HTTP protocol it runs."""
+    startup = uvicorn.Server.startup
+
+    async def startup_then_announce(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        await startup(self, sockets)
+        loop, http = type(asyncio.get_running_loop()), self.config.http_protocol_class
+        sys.stderr.write(
+            f"{RUNTIME_TAG} pid={os.getpid()} loop={loop.__module__}.{loop.__qualname__} "
+            f"http={http.__module__}.{http.__qualname__}\n"
+        )
+        sys.stderr.flush()
+
+    uvicorn.Server.startup = startup_then_announce  # type: ignore[method-assign]
+
+
+def serve_service(port: int, loop: str, http: str) -> int:
+    """``python -m graph serve --port PORT`` as graph.cli runs it, its uvicorn.run given ``loop`` and ``http``."""
+    from graph import cli
+
+    run = uvicorn.run
+
+    def run_with(app: Any, **options: Any) -> None:
+        run(app, **{**options, "loop": loop, "http": http})
+
+    uvicorn.run = run_with
+    return cli.main(["serve", "--host", "127.0.0.1", "--port", str(port)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["sandbox", "bare"])
+    parser.add_argument("kind", choices=["sandbox", "bare", "service"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--keys", type=Path)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--versions", type=int, default=0)
     parser.add_argument("--body", type=Path)
+    parser.add_argument("--loop", default="uvloop", help="uvicorn's --loop (auto: uvloop where installed)")
+    parser.add_argument("--http", default="httptools", help="uvicorn's --http (auto: httptools where installed)")
     args = parser.parse_args()
+    announce_runtime()
+    if args.kind == "service":
+        sys.exit(serve_service(args.port, args.loop, args.http))
+    where = {"host": "127.0.0.1", "port": args.port, "loop": args.loop, "http": args.http}
     if args.kind == "sandbox":
         app = sandbox_app(args.keys, args.latency, args.versions)
+        uvicorn.run(app, **where, log_level="warning", access_log=False)
     else:
-        app = bare_app(args.body.read_bytes())
-    sys.stdout.flush()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+        # The baseline pays for an access log line per request, as the service does for its own line: uvicorn's
+        # default logging config, uvicorn.access at INFO to stdout (the caller sends it to a file).
+        uvicorn.run(bare_app(args.body.read_bytes()), **where, log_level="info", access_log=True)
 
 
 if __name__ == "__main__":
