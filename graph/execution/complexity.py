@@ -15,9 +15,8 @@ introspection off, validation hides them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from graphql import (
     DocumentNode,
@@ -37,20 +36,60 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from graph.config import Settings
+from graph.data.lru import SizedLRU
 from graph.errors import QueryTooComplex
 
-DOCUMENT_CACHE_SIZE = 512
+# Parsed and validated documents, by their text: bounded in bytes (an AST and its validation take a few hundred
+# times the text's size; a 14 KB document was ~1.3 MB), never by a count of entries.
+PREPARED_BYTES = 64 * 1024 * 1024
+PREPARED_BYTES_PER_CHARACTER = 100
 # graphql-core's wording when its parser stops at a limit: ours, or Python's recursion limit.
 _TOKENS_MESSAGE = "Document contains more than"
 _NESTING_MESSAGE = "Document is nested too deeply"
 
 
-@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)  # comments count as tokens too: they cost the lexer as much
+@dataclass(slots=True)
+class _Prepared:
+    """One document text's parse, and (once asked for) its shape check and validation. Keyed by the text, never
+    by the AST: graphql-core hashes a node by hashing every node below it, a cost paid on every lookup."""
+
+    document: DocumentNode
+    checked: dict[tuple[int, int, int, bool, tuple[type[ASTValidationRule], ...]], list[GraphQLError]] = field(
+        default_factory=dict
+    )
+
+    def check(
+        self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...], settings: Settings
+    ) -> list[GraphQLError]:
+        """The shape limits (depth, aliases), then validation: the errors, [] for a valid document."""
+        hide = not settings.introspection
+        key = (id(schema), settings.max_depth, settings.max_aliases, hide, rules)
+        errors = self.checked.get(key)
+        if errors is None:
+            problem = check_shape(self.document, max_depth=settings.max_depth, max_aliases=settings.max_aliases)
+            if problem is not None:
+                # Instead of validation: the refusal is all the caller gets, and validation never runs.
+                errors = [GraphQLError(problem.message, extensions=problem.extensions)]
+            else:
+                errors = _validate(schema, self.document, rules, hide)
+            self.checked[key] = errors
+        return errors
 
 
-@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+_prepared: SizedLRU[tuple[str, int], _Prepared] = SizedLRU(PREPARED_BYTES)
+
+
+def _parse(query: str, max_tokens: int) -> _Prepared:
+    key = (query, max_tokens)
+    prepared = _prepared.get(key)
+    if prepared is None:
+        # Comments count as tokens too: they cost the lexer as much.
+        prepared = _Prepared(parse(query, max_tokens=max_tokens))
+        _prepared.put(key, prepared, 1000 + PREPARED_BYTES_PER_CHARACTER * len(query))
+    return prepared
+
+
 def _validate(
     schema: GraphQLSchema, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...], hide_suggestions: bool
 ) -> list[GraphQLError]:
@@ -65,7 +104,7 @@ class DocumentLimits(SchemaExtension):
         settings = ctx.context.settings
         if ctx.query and ctx.graphql_document is None:
             try:
-                ctx.graphql_document = _parse(ctx.query, settings.max_tokens)
+                ctx.graphql_document = _parse(ctx.query, settings.max_tokens).document
             except GraphQLError as error:
                 refusal = _parse_refusal(error.message, max_tokens=settings.max_tokens, max_depth=settings.max_depth)
                 if refusal is not None:
@@ -76,22 +115,16 @@ class DocumentLimits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         settings = ctx.context.settings
-        if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
-            problem = check_shape(ctx.graphql_document, max_depth=settings.max_depth, max_aliases=settings.max_aliases)
-            if problem is not None:
-                # Instead of validation: the refusal is all the caller gets, and validation never runs.
-                ctx.pre_execution_errors = [GraphQLError(problem.message, extensions=problem.extensions)]
-            else:
-                errors = _validate(
-                    ctx.schema._schema, ctx.graphql_document, ctx.validation_rules, not settings.introspection
-                )
-                ctx.pre_execution_errors = list(errors)  # a copy: the cached list is shared
-                # The name the caller gave: Strawberry's ``operation_name`` falls back to the first operation's.
-                given = getattr(ctx, "_provided_operation_name", None)
-                if not errors and given is None and _operations(ctx.graphql_document) > 1:
-                    # GraphQL's GetOperation: a request error. (Strawberry would run the first operation.)
-                    message = "the document holds several operations: name the one to run with `operationName`"
-                    ctx.pre_execution_errors = [GraphQLError(message)]
+        if ctx.query and ctx.graphql_document is not None and ctx.pre_execution_errors is None:
+            prepared = _parse(ctx.query, settings.max_tokens)  # the record on_parse made: one dict lookup
+            errors = prepared.check(ctx.schema._schema, ctx.validation_rules, settings)
+            ctx.pre_execution_errors = list(errors)  # a copy: the cached list is shared
+            # The name the caller gave: Strawberry's ``operation_name`` falls back to the first operation's.
+            given = getattr(ctx, "_provided_operation_name", None)
+            if not errors and given is None and _operations(prepared.document) > 1:
+                # GraphQL's GetOperation: a request error. (Strawberry would run the first operation.)
+                message = "the document holds several operations: name the one to run with `operationName`"
+                ctx.pre_execution_errors = [GraphQLError(message)]
         yield
 
 
