@@ -1,5 +1,6 @@
-"""The Node side of the tests, run as child processes: Apollo's own packages in tests/federation and tests/apq, and
-the GraphQL over HTTP working group's audits (graphql-http) in tests/graphql_http.
+"""The Node side of the tests, run as child processes: Apollo's own packages and The Guild's composition in
+tests/federation, Apollo's in tests/apq, and the GraphQL over HTTP working group's audits (graphql-http) in
+tests/graphql_http.
 
 Locally the tests skip when node or the packages are missing (``npm ci`` in each folder installs them);
 with ``CI_REQUIRE_NODE=1`` (set by .ci/run) they fail instead, so CI can never pass by skipping them.
@@ -16,12 +17,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 FEDERATION_DIR = Path(__file__).parent / "federation"
-PACKAGES = ("@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph", "graphql")
+PACKAGES = (
+    "@apollo/composition",
+    "@apollo/gateway",
+    "@apollo/server",
+    "@apollo/subgraph",
+    "@theguild/federation-composition",
+    "graphql",
+)
 APQ_DIR = Path(__file__).parent / "apq"
 APQ_PACKAGES = ("@apollo/client", "@apollo/generate-persisted-query-manifest", "@apollo/persisted-query-lists")
 GRAPHQL_HTTP_DIR = Path(__file__).parent / "graphql_http"
@@ -76,10 +84,17 @@ class Composition:
         return [error["code"] for error in self.errors]
 
 
-def compose(*subgraphs: str, authorization: str | None = None) -> Composition:
-    """Run compose.mjs over ``NAME=URL`` / ``NAME=FILE`` arguments."""
+Composer = Literal["apollo", "hive"]
+# Apollo's composition (@apollo/composition: rover, GraphOS) and The Guild's (@theguild/federation-composition:
+# GraphQL Hive's registry, Mesh Compose); both scripts take the same arguments and print the same JSON.
+COMPOSE_SCRIPTS: dict[Composer, str] = {"apollo": "compose.mjs", "hive": "compose-hive.mjs"}
+
+
+def compose(*subgraphs: str, authorization: str | None = None, composer: Composer = "apollo") -> Composition:
+    """Run ``composer``'s compose script over ``NAME=URL`` / ``NAME=FILE`` arguments."""
+    script = COMPOSE_SCRIPTS[composer]
     done = subprocess.run(
-        ["node", "compose.mjs", *subgraphs],
+        ["node", script, *subgraphs],
         cwd=FEDERATION_DIR,
         env=node_environ(authorization),
         capture_output=True,
@@ -88,7 +103,7 @@ def compose(*subgraphs: str, authorization: str | None = None) -> Composition:
         check=False,
     )
     if done.returncode not in (0, 1):
-        raise AssertionError(f"compose.mjs failed ({done.returncode}): {done.stderr}")
+        raise AssertionError(f"{script} failed ({done.returncode}): {done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout)
     return Composition(done.returncode, result["errors"], result["hints"], result["supergraphSdl"], done.stderr)
 

@@ -1,7 +1,9 @@
-"""Apollo Federation 2, proven with Apollo's own tools: composition, a real Apollo Gateway, a second subgraph.
+"""Apollo Federation 2, proven with the toolchains' own code: both compositions, a real Apollo Gateway, a second
+subgraph.
 
-Our service runs for real on the sandbox gateway; tests/federation/*.mjs (Node, Apollo's npm packages) compose
-its ``_service { sdl }`` with a small release-checklist subgraph and serve both behind an Apollo Gateway.
+Our service runs for real on the sandbox gateway; tests/federation/*.mjs (Node, pinned npm packages) compose
+its ``_service { sdl }`` with a small release-checklist subgraph, with Apollo's composition (rover, GraphOS) and
+with The Guild's (GraphQL Hive, Mesh Compose), and serve both subgraphs behind an Apollo Gateway.
 One checklist process and one gateway process serve the whole module.
 """
 
@@ -9,19 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from graphql import DirectiveNode, ObjectTypeDefinitionNode, parse, value_from_ast_untyped
+from strawberry.federation.schema_directives import FederationDirective
 
 from graph.app import create_app
 from graph.config import Settings
+from graph.execution.schema import FEDERATION_VERSION
 from graph.gateway.client import Credentials
 from graph.sandbox import Fault, SandboxGateway, token_digest
 from tests.conftest import MERCHANT_TOKEN
-from tests.node import FEDERATION_DIR, compose, missing_node, require_node, started
+from tests.node import COMPOSE_SCRIPTS, FEDERATION_DIR, PACKAGES, Composer, compose, missing_node, require_node, started
 from tests.servers import serve
 
 API_KEY = "federation-test-key"
@@ -36,6 +42,7 @@ query Train($versions: [String!]!, $clients: [String!]!) {
 DIRECT = """
 query Direct($v: String!, $b: String!) { miniAppVersion(appVersion: $v, bundleId: $b) { appName status } }
 """
+COMPOSERS: tuple[Composer, ...] = ("apollo", "hive")
 
 
 def checklist(app_version: str, bundle_id: str) -> list[str]:
@@ -109,23 +116,50 @@ def our_sdl(subgraph_url: str) -> str:
 # --- composition --------------------------------------------------------------------------------------------
 
 
-def test_our_running_subgraph_composes_with_another(node: None, subgraph_url: str, checklist_url: str) -> None:
-    result = compose(f"alipay-miniapp={subgraph_url}", f"checklist={checklist_url}", authorization=BEARER)
+def applied(directives: tuple[DirectiveNode, ...] | None, name: str) -> list[dict[str, Any]]:
+    """The arguments of each ``@name`` among ``directives`` (None when there are none), in order."""
+    return [
+        {arg.name.value: value_from_ast_untyped(arg.value) for arg in d.arguments or ()}
+        for d in directives or ()
+        if d.name.value == name
+    ]
+
+
+def supergraph_type(supergraph: str, name: str) -> ObjectTypeDefinitionNode:
+    [found] = [
+        d for d in parse(supergraph).definitions if isinstance(d, ObjectTypeDefinitionNode) and d.name.value == name
+    ]
+    return found
+
+
+@pytest.mark.parametrize("composer", COMPOSERS)
+def test_our_running_subgraph_composes_with_another(
+    node: None, subgraph_url: str, checklist_url: str, composer: Composer
+) -> None:
+    result = compose(
+        f"alipay-miniapp={subgraph_url}", f"checklist={checklist_url}", authorization=BEARER, composer=composer
+    )
     assert (result.returncode, result.errors, result.hints) == (0, [], []), result.errors + result.hints
-    supergraph = result.supergraph_sdl or ""
-    assert (
-        "type MiniAppVersion\n"
-        '  @join__type(graph: ALIPAY_MINIAPP, key: "appVersion bundleId")\n'
-        '  @join__type(graph: CHECKLIST, key: "appVersion bundleId")\n'
-    ) in supergraph
-    assert "releaseChecklist: [String!]! @join__field(graph: CHECKLIST)" in supergraph
-    assert "appName: String @join__field(graph: ALIPAY_MINIAPP)" in supergraph
+    # Read from the parsed supergraph: the two composers print it differently, but must say the same.
+    version = supergraph_type(result.supergraph_sdl or "", "MiniAppVersion")
+    assert applied(version.directives, "join__type") == [
+        {"graph": "ALIPAY_MINIAPP", "key": "appVersion bundleId"},
+        {"graph": "CHECKLIST", "key": "appVersion bundleId"},
+    ]
+    fields = {field.name.value: applied(field.directives, "join__field") for field in version.fields or ()}
+    assert fields["releaseChecklist"] == [{"graph": "CHECKLIST"}]
+    assert fields["appName"] == [{"graph": "ALIPAY_MINIAPP"}]
+    assert fields["appVersion"] == fields["bundleId"] == []  # key fields: resolvable in both subgraphs
 
 
-def test_composition_reads_the_sdl_from_the_instance(node: None, subgraph_url: str, checklist_url: str) -> None:
-    # Without the API key our closed service refuses even `_service`: proof that compose.mjs asked it, live.
-    with pytest.raises(AssertionError, match=r"compose.mjs failed \(2\): .*/graphql answered 401"):
-        compose(f"alipay-miniapp={subgraph_url}", f"checklist={checklist_url}")
+@pytest.mark.parametrize("composer", COMPOSERS)
+def test_composition_reads_the_sdl_from_the_instance(
+    node: None, subgraph_url: str, checklist_url: str, composer: Composer
+) -> None:
+    # Without the API key our closed service refuses even `_service`: proof that the script asked it, live.
+    script = COMPOSE_SCRIPTS[composer].replace(".", r"\.")
+    with pytest.raises(AssertionError, match=rf"{script} failed \(2\): .*/graphql answered 401"):
+        compose(f"alipay-miniapp={subgraph_url}", f"checklist={checklist_url}", composer=composer)
 
 
 BREAKS = {
@@ -162,21 +196,30 @@ def changed(text: str, replacements: list[tuple[str, str]]) -> str:
     return text
 
 
+@pytest.mark.parametrize("composer", COMPOSERS)
 @pytest.mark.parametrize("name", BREAKS)
-def test_careless_changes_break_composition(node: None, our_sdl: str, tmp_path: Path, name: str) -> None:
+def test_careless_changes_break_composition(
+    node: None, our_sdl: str, tmp_path: Path, name: str, composer: Composer
+) -> None:
+    # Both composers refuse each break with the same code: so neither can pass the tests above vacuously.
     which, replacements, code, detail = BREAKS[name]
     sdl = {"ours": our_sdl, "checklist": (FEDERATION_DIR / "checklist.graphql").read_text()}
     sdl[which] = changed(sdl[which], replacements)
     for subgraph, text in sdl.items():
         (tmp_path / f"{subgraph}.graphql").write_text(text)
-    result = compose(f"alipay-miniapp={tmp_path / 'ours.graphql'}", f"checklist={tmp_path / 'checklist.graphql'}")
+    result = compose(
+        f"alipay-miniapp={tmp_path / 'ours.graphql'}", f"checklist={tmp_path / 'checklist.graphql'}", composer=composer
+    )
     assert result.returncode == 1
     assert result.supergraph_sdl is None
     assert code in result.error_codes
     assert any(detail in error["message"] for error in result.errors if error["code"] == code), result.errors
 
 
-def test_our_fields_are_used_elsewhere_through_requires(node: None, our_sdl: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("composer", COMPOSERS)
+def test_our_fields_are_used_elsewhere_through_requires(
+    node: None, our_sdl: str, tmp_path: Path, composer: Composer
+) -> None:
     # The sanctioned way for another subgraph to use appName: @external + @requires, not a second definition.
     other = changed(
         (FEDERATION_DIR / "checklist.graphql").read_text(),
@@ -190,8 +233,42 @@ def test_our_fields_are_used_elsewhere_through_requires(node: None, our_sdl: str
     )
     (tmp_path / "ours.graphql").write_text(our_sdl)
     (tmp_path / "checklist.graphql").write_text(other)
-    result = compose(f"alipay-miniapp={tmp_path / 'ours.graphql'}", f"checklist={tmp_path / 'checklist.graphql'}")
+    result = compose(
+        f"alipay-miniapp={tmp_path / 'ours.graphql'}", f"checklist={tmp_path / 'checklist.graphql'}", composer=composer
+    )
     assert (result.returncode, result.errors) == (0, [])
+
+
+LINK = re.compile(r'^schema @link\(url: "https://specs\.apollo\.dev/federation/v(\d+\.\d+)", import: \[(.*?)\]\)')
+
+
+def test_the_sdl_links_the_lowest_federation_version_with_what_it_imports(our_sdl: str) -> None:
+    link = LINK.match(our_sdl)
+    assert link, our_sdl[:200]
+    version, imports = link[1], re.findall(r'"@(\w+)"', link[2])
+    assert (version, imports) == (FEDERATION_VERSION, ["key"]) == ("2.0", ["key"])
+    # The version each imported directive first appeared in, as Strawberry records it (it refuses a lower link).
+    introduced = {d.imported_from.name: d.minimum_version for d in FederationDirective.__subclasses__()}
+    lowest = max([(2, 0)] + [introduced[name] for name in imports])
+    assert tuple(int(part) for part in version.split(".")) == lowest
+
+
+@pytest.mark.parametrize(("version", "refused_by_hive"), [("2.9", False), ("2.10", True), ("2.11", True)])
+def test_hive_refuses_federation_versions_it_does_not_know(
+    node: None, our_sdl: str, tmp_path: Path, version: str, refused_by_hive: bool
+) -> None:
+    # Why we link the lowest version: The Guild's composition knows federation v2.0 to v2.9 only (what issue 15
+    # found with v2.11), Apollo's knows them all. Linking higher than we need would shut Hive out for nothing.
+    ours = changed(our_sdl, [(f"/federation/v{FEDERATION_VERSION}", f"/federation/v{version}")])
+    (tmp_path / "ours.graphql").write_text(ours)
+    subgraphs = (f"alipay-miniapp={tmp_path / 'ours.graphql'}", f"checklist={FEDERATION_DIR / 'checklist.graphql'}")
+    assert compose(*subgraphs, composer="apollo").errors == []
+    hive = compose(*subgraphs, composer="hive")
+    if not refused_by_hive:
+        assert (hive.returncode, hive.errors) == (0, [])
+        return
+    assert (hive.returncode, hive.error_codes) == (1, ["UNKNOWN_FEDERATION_LINK_VERSION"])
+    assert f"[alipay-miniapp] Invalid version v{version} for the federation feature" in hive.errors[0]["message"]
 
 
 # --- the gateway --------------------------------------------------------------------------------------------
@@ -321,7 +398,8 @@ async def test_gateway_forwards_the_request_id(
 def test_missing_node_names_what_is_missing(tmp_path: Path) -> None:
     assert missing_node(tmp_path, which=lambda name: None) == "node is not on PATH"
     assert "@apollo/composition is not installed" in (missing_node(tmp_path, which=lambda name: "/bin/node") or "")
-    for package in ("@apollo/composition", "@apollo/gateway", "@apollo/server", "@apollo/subgraph", "graphql"):
+    assert "@theguild/federation-composition" in PACKAGES
+    for package in PACKAGES:
         (tmp_path / "node_modules" / package).mkdir(parents=True)
         (tmp_path / "node_modules" / package / "package.json").write_text("{}")
     assert missing_node(tmp_path, which=lambda name: "/bin/node") is None

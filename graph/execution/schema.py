@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import strawberry
 from graphql import GraphQLError
@@ -24,6 +24,11 @@ from resolvers import version
 from resolvers.context import Info
 
 log = logging.getLogger("graph.errors")
+
+# The Federation 2 version the SDL links: the lowest that has what we use (`@key`, in every 2.x). A higher one buys
+# nothing and shuts out composers that do not know it yet: The Guild's (`@theguild/federation-composition`, what
+# GraphQL Hive and Mesh Compose run) knows v2.0 to v2.9 and refuses v2.10 and later outright.
+FEDERATION_VERSION: Final = "2.0"
 
 MiniAppVersionResult = Annotated[
     MiniAppVersion | MiniAppVersionError,
@@ -93,6 +98,6 @@ def create_schema(*, introspection: bool = True, batch_operations: int | None = 
     return Schema(
         query=Query,
         extensions=extensions,
-        federation_version="2.11",
+        federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(batching_config=batching),
     )
