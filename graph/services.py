@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from graph.config import Settings
-from graph.data.cache import AnswerCache, Entry, open_cache, open_store
+from graph.data.cache import TEXT, AnswerCache, Entry, open_cache, open_store
 from graph.data.source import VersionSource
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
@@ -27,7 +27,7 @@ class Services:
     client: GatewayClient  # AlipayClient (v2) or AlipayV3Client (v3): the same interface
     cache: AnswerCache[Entry]  # gateway answers
     responses: AnswerCache[CachedResponse]  # whole GraphQL responses (same backend kind; its own bound in memory)
-    documents: AnswerCache[Entry]  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
+    documents: AnswerCache[str]  # documents registered by APQ, by the SHA-256 of their text (its own bound in memory)
     source: VersionSource
     gateway_url: str
     telemetry: Telemetry
@@ -86,6 +86,6 @@ def build_services(
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
     # them safely; the memory store has its own bound, since a caller can register as many as it likes.
-    documents = open_cache(settings.cache_url, max_entries=settings.apq_max_documents)
+    documents = open_store(settings.cache_url, TEXT, max_entries=settings.apq_max_documents)
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
     return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox)

@@ -439,3 +439,16 @@ async def test_log_lines_and_metrics_tell_what_became_of_persisted_queries(
     assert value(samples, "graph_cache_lookups_total", **documents, result="miss") == 1
     assert value(samples, "graph_cache_lookups_total", **documents, result="hit") == 1
     assert value(samples, "graph_cache_entries", cache="documents") == 1
+
+
+async def test_a_document_in_redis_is_checked_against_its_hash(
+    start_app: Callable[..., str], redis_server: RedisServer, sandbox: SandboxGateway
+) -> None:
+    # Anyone able to write to the shared Redis could map a known hash to another document: the text must hash to it.
+    url = start_app(cache_url=redis_server.url)
+    forged = "{__schema{types{name}}}"  # no spaces: redis_server.command speaks the inline protocol
+    assert redis_server.command("SET", f"alipay-miniapp-graph:v1:apq:{sha(QUERY)}", forged) == "+OK"
+    assert (await post(url, hash_only())).json() == NOT_FOUND  # Apollo Client then sends the real text
+    assert sandbox.calls == []
+    assert (await register(url)).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
+    assert (await post(url, hash_only())).json()["data"]["miniAppVersion"]["status"] == "RELEASE"

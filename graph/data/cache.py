@@ -71,6 +71,24 @@ class EntryCodec:
 ENTRIES = EntryCodec()
 
 
+class TextCodec:
+    """Values that are text already (APQ documents): stored as they are."""
+
+    def dumps(self, value: str) -> str:
+        return value
+
+    def loads(self, raw: str | bytes) -> str | None:
+        if isinstance(raw, bytes):
+            try:
+                return raw.decode()
+            except UnicodeDecodeError:
+                return None
+        return raw
+
+
+TEXT = TextCodec()
+
+
 class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]  # aiocache ships no type hints
     """aiocache's memory backend, which never evicts but by TTL, with a bound: least recently used goes.
 

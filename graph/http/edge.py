@@ -82,7 +82,6 @@ class GraphQLEdge:
             mode=self._settings.persisted_queries,
             manifest=self._settings.operations,
             ttl_s=self._settings.apq_ttl_s,
-            clock=self._clock,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

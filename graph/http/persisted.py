@@ -14,12 +14,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from graph.data.cache import AnswerCache, Entry
+from graph.data.cache import AnswerCache
 from graph.data.lru import SizedLRU
 from graph.execution.manifest import Manifest
 from graph.http.document import normalise
@@ -61,17 +60,15 @@ def _bad(message: str) -> PersistedQueryRefusal:
 class PersistedQueries:
     def __init__(
         self,
-        documents: AnswerCache[Entry],
+        documents: AnswerCache[str],
         *,
         mode: str,
         manifest: Manifest | None = None,
         ttl_s: float = 86400.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.mode = mode
         self._documents = documents
         self._ttl_s = ttl_s
-        self._clock = clock
         operations = manifest.operations if manifest is not None else ()
         self._by_id: Mapping[str, str] = {operation.id: operation.body for operation in operations}
         self._listed = frozenset(normalise(operation.body) for operation in operations)
@@ -95,7 +92,7 @@ class PersistedQueries:
 
     async def register(self, digest: str, query: str) -> None:
         """Keep a document that ran, under its hash (before the answer goes out: no race with the next request)."""
-        await self._documents.set(DOCUMENT_PREFIX + digest, Entry("ok", {"query": query}, self._clock()), self._ttl_s)
+        await self._documents.set(DOCUMENT_PREFIX + digest, query, self._ttl_s)
 
     async def _document(self, persisted: Any, query: str | None) -> tuple[str, str | None]:
         """The text a persisted query stands for, and the hash to register it under once it ran (or None)."""
@@ -125,10 +122,9 @@ class PersistedQueries:
         text = self._recent.get(digest)
         if text is not None:
             return text, None
-        entry = await self._documents.get(DOCUMENT_PREFIX + digest)
-        text = entry.payload.get("query") if entry is not None else None
+        text = await self._documents.get(DOCUMENT_PREFIX + digest)
         # A shared store is checked, not trusted: the text must hash to the key it was found under.
-        if not isinstance(text, str) or hashlib.sha256(text.encode()).hexdigest() != digest:
+        if text is None or hashlib.sha256(text.encode()).hexdigest() != digest:
             raise _not_found()
         if self._documents.name == "redis":
             self._recent.put(digest, text, 2 * len(text) + 164)
