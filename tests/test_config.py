@@ -253,6 +253,8 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "operations": None,
         "apq_max_documents": 10000,
         "apq_ttl_s": 86400.0,
+        "request_read_timeout_s": 10.0,
+        "max_connections": 0,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
