@@ -137,6 +137,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_keep_alive=settings.keep_alive_s,
         http=server.protocol_class(),
         loop="graph.http.server:new_event_loop",
     )

@@ -81,6 +81,7 @@ class Settings:
     apq_ttl_s: float = 86400.0  # how long a registered document is kept (memory and Redis)
     request_read_timeout_s: float = 10.0  # receiving one whole request, headers and body (then 408)
     max_connections: int = 0  # open connections per process; 0: what the file limit leaves (graph.http.server)
+    keep_alive_s: int = 5  # an idle connection's life between requests (behind a proxy: above its idle timeout)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -136,6 +137,7 @@ class Settings:
             apq_ttl_s=_number(env, "GRAPH_APQ_TTL_S", 86400.0, float, minimum=1, maximum=30 * 86400),
             request_read_timeout_s=_number(env, "GRAPH_REQUEST_READ_TIMEOUT_S", 10.0, float, minimum=0.1, maximum=600),
             max_connections=_number(env, "GRAPH_MAX_CONNECTIONS", 0, int, minimum=0, maximum=10**7),
+            keep_alive_s=_number(env, "GRAPH_KEEP_ALIVE_S", 5, int, minimum=1, maximum=3600),
         )
 
     @property
