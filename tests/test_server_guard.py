@@ -216,7 +216,9 @@ def test_limits_come_from_the_settings_and_the_file_limit(monkeypatch: pytest.Mo
     monkeypatch.setattr(resource, "getrlimit", lambda _: (40, 40))
     assert server.default_max_connections() == 16
     monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    assert server.default_max_connections() == 100_000
+    assert server.default_max_connections() == 10_000
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1_048_576, 1_048_576))  # Docker's default
+    assert server.default_max_connections() == 10_000
     assert server.protocol_class() is GuardedHttpTools  # httptools is installed: the fast parser
 
 

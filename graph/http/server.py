@@ -39,6 +39,7 @@ log = logging.getLogger("graph.server")
 SUMMARY_INTERVAL_S = 10.0
 ACCEPT_FAILURE = "socket.accept() out of system resource"
 _RESERVE_FDS = 64  # kept free below the file limit: log files, the gateway's and Redis's sockets, a reload
+_DEFAULT_CEILING = 10_000  # connections per process when the file limit allows more
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,12 @@ _limits = Limits()
 
 
 def default_max_connections() -> int:
-    """What the file limit leaves for client connections once the process's own descriptors are counted."""
+    """What the file limit leaves for client connections once the process's own descriptors are counted, and no
+    more than ``_DEFAULT_CEILING`` (Docker's default limit, 1,048,576, would otherwise mean no cap at all)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return 100_000
-    return max(16, soft - max(_RESERVE_FDS, soft // 10))
+        return _DEFAULT_CEILING
+    return min(_DEFAULT_CEILING, max(16, soft - max(_RESERVE_FDS, soft // 10)))
 
 
 def configure(settings: Settings) -> Limits:
