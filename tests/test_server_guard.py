@@ -244,6 +244,17 @@ def test_accept_failures_make_one_line_per_interval(
     assert sum(record.__dict__["events"] for record in summaries) == 2000
     assert all(server.ACCEPT_FAILURE in record.getMessage() for record in summaries)
     assert "something else" in [record.getMessage() for record in caplog.records if record.name == "asyncio"]
+    # A window whose flush never ran (its loop stopped) does not silence the next process-wide event.
+    stale = server._Summary("%d test event(s)")
+    stale.count, stale.opened = 7, time.monotonic() - 3 * server.SUMMARY_INTERVAL_S
+    caplog.clear()
+    loop = server.new_asyncio_loop()
+    try:
+        with caplog.at_level(logging.WARNING):
+            stale.add(loop)
+    finally:
+        loop.close()
+    assert [record.getMessage() for record in caplog.records if record.name == "graph.server"] == ["1 test event(s)"]
     fast = server.new_event_loop()
     try:
         assert isinstance(fast, uvloop.Loop)

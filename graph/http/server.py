@@ -25,6 +25,7 @@ import asyncio
 import http
 import logging
 import resource
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,10 +79,15 @@ class _Summary:
         self.message = message
         self.level = level
         self.count = 0
+        self.opened = 0.0
 
     def add(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        if self.count and now - self.opened > 2 * SUMMARY_INTERVAL_S:
+            self.count = 0  # the flush never ran: its loop was stopped (a server restarted in the same process)
         self.count += 1
         if self.count == 1:
+            self.opened = now
             log.log(self.level, self.message, 1, extra={"events": 1})  # the first at once, the rest summed up
             loop.call_later(SUMMARY_INTERVAL_S, self._flush, loop)
 
@@ -89,7 +95,7 @@ class _Summary:
         more, self.count = self.count - 1, 0
         if more:
             log.log(self.level, self.message, more, extra={"events": more})
-            self.count = 1  # the window stays open while events keep coming
+            self.count, self.opened = 1, time.monotonic()  # the window stays open while events keep coming
             loop.call_later(SUMMARY_INTERVAL_S, self._flush, loop)
 
 
@@ -126,7 +132,8 @@ class _Guard:
 
     def made(self, connections: set[Any]) -> None:
         if len(connections) > _limits.max_connections:
-            victim = next(iter(_closable), None)
+            # The oldest, passing over one whose previous answer is still being written (a pipelining client).
+            victim = next((guard for guard in _closable if not guard.writing()), None)
             if victim is None:  # every other connection has a whole request being answered: refuse this one
                 self.protocol.transport.write(TOO_MANY)
                 self.protocol.transport.close()
@@ -155,6 +162,10 @@ class _Guard:
         if idle and not self.protocol.transport.is_closing():
             _closable[self] = None
 
+    def writing(self) -> bool:
+        cycle = self.protocol.cycle
+        return bool(cycle is not None and cycle.response_started and not cycle.response_complete)
+
     def lost(self) -> None:
         self._cancel()
         _closable.pop(self, None)
@@ -171,7 +182,7 @@ class _Guard:
             # A pipelined request waits for the one before it to be answered: the wait is ours, not the client's.
             self.timer = self.loop.call_later(_limits.read_timeout_s, self._expired)
             return
-        if cycle is not None and cycle.response_started and not cycle.response_complete:
+        if self.writing():
             cycle.keep_alive = False  # a response is being written: finish it, then close
             return
         TIMED_OUT.add(self.loop)
