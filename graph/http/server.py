@@ -209,8 +209,11 @@ class _Guard:
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    HTTPTOOLS = True
 except ImportError:  # pragma: no cover  (httptools comes with uvicorn[standard], a dependency)
-    HttpToolsProtocol = None  # type: ignore[assignment, misc]
+    HttpToolsProtocol = H11Protocol  # type: ignore[misc, assignment]  # GuardedHttpTools is then never served
+    HTTPTOOLS = False
 
 
 class GuardedHttpTools(HttpToolsProtocol):
@@ -308,7 +311,7 @@ class GuardedH11(H11Protocol):
 
 def protocol_class() -> type[asyncio.Protocol]:
     """The class ``serve`` hands uvicorn: httptools' when installed (as uvicorn's "auto" picks), else h11's."""
-    return GuardedH11 if HttpToolsProtocol is None else GuardedHttpTools  # pragma: no branch
+    return GuardedHttpTools if HTTPTOOLS else GuardedH11  # pragma: no branch
 
 
 def _exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
