@@ -146,7 +146,11 @@ def create_app(
             # atexit handlers: write what the batching log handler still holds now.
             logs.flush()
 
-    service = Service(Starlette(routes=routes, lifespan=lifespan), edge, telemetry)
+    starlette = Starlette(routes=routes, lifespan=lifespan)
+    # Starlette answers `/graphql/` with a redirect to an absolute URL built from the Host header (its
+    # redirect_slashes): a caller-chosen Location. A path with a trailing slash is a 404 instead.
+    starlette.router.redirect_slashes = False
+    service = Service(starlette, edge, telemetry)
     return service
 
 
@@ -180,4 +184,7 @@ def _from_environ(*, demo: bool) -> Service:
         print(f"alipay-graph: {exc}", file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None
     logs.configure(settings.log_format, settings.log_level, batched=True)
+    from graph.http import server  # uvicorn's protocol classes: loaded only where uvicorn serves the app
+
+    server.configure(settings)  # this worker's read deadline and connection cap, before its first connection
     return create_app(settings)

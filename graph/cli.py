@@ -117,6 +117,7 @@ def _flush_logs_on_sigterm() -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
+    from graph.http import server
     from graph.observability import logs
 
     if not 1 <= workers <= 64:
@@ -125,6 +126,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     _flush_logs_on_sigterm()
     # An import string and a factory, as workers need: each worker process builds its own app from the
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
+    # The protocol class and the loop factory are graph.http.server's: the read deadline, the connection cap and
+    # the accept-failure lines summed up (README "Running in production").
     uvicorn.run(
         "graph.app:demo_from_environ" if settings.demo else "graph.app:from_environ",
         factory=True,
@@ -134,6 +137,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        timeout_keep_alive=settings.keep_alive_s,
+        http=server.protocol_class(),
+        loop="graph.http.server:new_event_loop",
     )
     return 0
 

@@ -80,6 +80,9 @@ class Settings:
     operations: Manifest | None = field(default=None, repr=False)  # GRAPH_OPERATIONS_FILE, read at start-up
     apq_max_documents: int = 10000  # bound of the in-memory store of registered documents
     apq_ttl_s: float = 86400.0  # how long a registered document is kept (memory and Redis)
+    request_read_timeout_s: float = 10.0  # receiving one whole request, headers and body (then 408)
+    max_connections: int = 0  # open connections per process; 0: what the file limit leaves (graph.http.server)
+    keep_alive_s: int = 5  # an idle connection's life between requests (behind a proxy: above its idle timeout)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -134,6 +137,9 @@ class Settings:
             operations=_operations(env.get("GRAPH_OPERATIONS_FILE", "").strip(), persisted),
             apq_max_documents=_number(env, "GRAPH_APQ_MAX_DOCUMENTS", 10000, int, minimum=1, maximum=10**7),
             apq_ttl_s=_number(env, "GRAPH_APQ_TTL_S", 86400.0, float, minimum=1, maximum=30 * 86400),
+            request_read_timeout_s=_number(env, "GRAPH_REQUEST_READ_TIMEOUT_S", 10.0, float, minimum=0.1, maximum=600),
+            max_connections=_number(env, "GRAPH_MAX_CONNECTIONS", 0, int, minimum=0, maximum=10**7),
+            keep_alive_s=_number(env, "GRAPH_KEEP_ALIVE_S", 5, int, minimum=1, maximum=3600),
         )
 
     @property

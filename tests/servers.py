@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -15,12 +16,15 @@ _START_TIMEOUT_S = 10.0
 
 
 @contextlib.contextmanager
-def serve(app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off") -> Iterator[str]:
+def serve(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off", http: type[asyncio.Protocol] | str = "auto"
+) -> Iterator[str]:
     """Yield the base URL (``http://127.0.0.1:PORT``) of ``app`` served over real sockets; stop it on exit.
 
-    ``lifespan="auto"`` or ``"on"`` runs the app's startup and shutdown, as a deployment would.
+    ``lifespan="auto"`` or ``"on"`` runs the app's startup and shutdown, as a deployment would; ``http`` is
+    uvicorn's protocol class (``serve`` hands it graph.http.server's).
     """
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan, http=http)
     server = uvicorn.Server(config)
 
     def run() -> None:

@@ -254,6 +254,9 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "operations": None,
         "apq_max_documents": 10000,
         "apq_ttl_s": 86400.0,
+        "request_read_timeout_s": 10.0,
+        "max_connections": 0,
+        "keep_alive_s": 5,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -303,6 +306,9 @@ NUMBERS: list[tuple[str, str, str, float]] = [
     ("GRAPH_BREAKER_RESET_S", "breaker_reset_s", "0.5", 0.5),
     ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "0", 0),
     ("GRAPH_SHUTDOWN_GRACE_S", "shutdown_grace_s", "45", 45),
+    ("GRAPH_REQUEST_READ_TIMEOUT_S", "request_read_timeout_s", "2.5", 2.5),
+    ("GRAPH_MAX_CONNECTIONS", "max_connections", "500", 500),
+    ("GRAPH_KEEP_ALIVE_S", "keep_alive_s", "75", 75),
 ]
 
 
@@ -326,6 +332,9 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("ALIPAY_RETRIES", "-1", "must be between 0 and 10"),
     ("ALIPAY_RETRIES", "11", "must be between 0 and 10"),
     ("GRAPH_MAX_CONCURRENCY", "0", "must be between 1 and 1024"),
+    ("GRAPH_REQUEST_READ_TIMEOUT_S", "0", "must be between 0.1 and 600"),
+    ("GRAPH_MAX_CONNECTIONS", "-1", "must be between 0 and 10000000"),
+    ("GRAPH_KEEP_ALIVE_S", "0.5", "expected a whole number"),
     ("GRAPH_CACHE_TTL_S", "-1", "must be between 0 and 86400"),
     ("GRAPH_CACHE_ERROR_TTL_S", "soon", "expected a number"),
     ("GRAPH_CACHE_MAX_ENTRIES", "0", "must be between 1 and 100000000"),

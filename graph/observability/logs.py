@@ -8,6 +8,7 @@ answered carries its ``request_id`` (a gateway attempt, a cache warning), so one
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
@@ -136,13 +137,45 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# What could end a line or rewrite a terminal in a text log: C0 controls, DEL, C1 controls (NEL among them) and
+# Unicode's line and paragraph separators. A request path is logged decoded: `%0d%0a` in it is a real CR LF.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape(text: str) -> str:
+    """``text`` on one line: every control character written as a backslash escape."""
+    return _CONTROL.sub(_escaped, text)
+
+
 class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message key=value ...``, one line per record whatever the message and the values hold;
+    a traceback follows on lines of its own, each indented, so none can pass for a record."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
-        return super().format(record) + (f" {extra}" if extra else "")
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = escape(self.formatMessage(record))
+        extra = " ".join(f"{escape(k)}={escape(str(v))}" for k, v in vars(record).items() if k not in _STANDARD)
+        if extra:
+            line += f" {extra}"
+        if record.exc_info:
+            line += _indented(self.formatException(record.exc_info))
+        if record.stack_info:
+            line += _indented(self.formatStack(record.stack_info))
+        return line
+
+
+def _indented(text: str) -> str:
+    return "".join(f"\n    {escape(part)}" for part in text.split("\n"))
 
 
 def configure(log_format: str = "json", level: str = "INFO", *, batched: bool = False) -> None:
