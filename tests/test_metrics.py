@@ -177,3 +177,30 @@ def test_labels_are_bounded() -> None:
         "other",
     ]
     assert outcome_of(GatewayError("base")) == "error"
+
+
+async def test_a_client_gone_before_its_answer_is_499_not_a_server_error(
+    graph_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(graph_url).hostname, urlsplit(graph_url).port
+    assert host is not None
+    assert port is not None
+    with caplog.at_level("INFO", logger="graph.http"), socket.create_connection((host, port)) as conn:
+        # Half a body, then gone: the edge reads a disconnect and answers nothing.
+        conn.sendall(
+            b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(1024)
+    for _ in range(50):  # the server notices the close on its own time
+        samples, _, _ = await scrape(graph_url)
+        if value(samples, "graph_http_requests_total", route="/graphql", status="499") == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert value(samples, "graph_http_requests_total", route="/graphql", status="499") == 1
+    assert value(samples, "graph_http_requests_total", route="/graphql", status="500") == 0
+    [line] = [vars(record) for record in caplog.records if record.getMessage() == "request"]
+    assert (line["path"], line["status"], line["outcome"]) == ("/graphql", 499, "refused")

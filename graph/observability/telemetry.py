@@ -26,6 +26,9 @@ from graph.observability.tracing import AttributeValue, Tracing
 log = logging.getLogger("graph.http")
 
 REQUEST_ID_HEADER = "x-request-id"
+# nginx's code for a request whose client closed the connection (or was closed by the read deadline) before an
+# answer: counted apart from the 5xx of the service's own failures.
+CLIENT_CLOSED = 499
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -101,7 +104,7 @@ class RequestTelemetry:
         state = RequestState(request_id)
         token = request.begin(state)
         metrics, route, method = self.telemetry.metrics, route_label(scope["path"]), scope["method"]
-        status = 500
+        status = 0  # no answer yet
         trace_id: str | None = None
         id_header = (b"x-request-id", request_id.encode())
 
@@ -128,6 +131,12 @@ class RequestTelemetry:
                         span.fail(f"HTTP {status}")
             else:
                 await self.app(scope, receive, send_with_id)
+            if status == 0:
+                status = CLIENT_CLOSED  # the app returned without answering: the client went away first
+        except BaseException:
+            if status == 0:
+                status = 500
+            raise
         finally:
             metrics.http_in_flight.dec()
             metrics.http_requests.labels(route, str(status)).inc()
