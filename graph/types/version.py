@@ -23,6 +23,8 @@ from graph.types.enums import (
     ServiceRegionType,
     parse_enum,
 )
+from graph.types.experience import MiniAppExperience
+from graph.types.upstream import UpstreamInfo
 
 _BASE_PROMOTE = " Present when the version was submitted for review with audit_rule base_promote."
 _BEIJING = " Beijing time (+08:00)."
@@ -211,6 +213,13 @@ class MiniAppVersion:
     promote_audit_record: AuditRecord | None = strawberry.field(
         description="Why the marketing review rejected the version (营销审核驳回原因)." + _BASE_PROMOTE
     )
+
+    @strawberry.field(
+        description="The trial (experience) build of this version on this client "
+        "(alipay.open.mini.experience.query; fetched only when selected)."
+    )
+    async def experience(self, info: UpstreamInfo) -> MiniAppExperience | None:
+        return MiniAppExperience.from_gateway(await info.context.experience(self.app_version, self.bundle_id))
 
     @classmethod
     def from_gateway(cls, node: Mapping[str, Any], *, app_version: str, bundle_id: str) -> MiniAppVersion:
