@@ -54,14 +54,14 @@ def bundle_ids(values: list[str] | None, limit: int) -> list[str]:
 
 
 # Every status Alipay documents, in the enum's order: what the version list asks for when none are named.
-ALL_STATUSES = tuple(status.value for status in MiniAppVersionStatus if status is not MiniAppVersionStatus.UNKNOWN)
+ALL_STATUSES = tuple(status.name for status in MiniAppVersionStatus if status is not MiniAppVersionStatus.UNKNOWN)
 
 
 def statuses(values: list[str] | None) -> list[str]:
     """The statuses to list, each once, in one order; all of them when none are named."""
     if values is None:
         return list(ALL_STATUSES)
-    if MiniAppVersionStatus.UNKNOWN.value in values:
+    if MiniAppVersionStatus.UNKNOWN.name in values:
         raise BadUserInput("statuses: UNKNOWN is not a status Alipay can list by", argumentName="statuses")
     return [status for status in ALL_STATUSES if status in values]
 

@@ -50,7 +50,9 @@ class VersionKey(NamedTuple):
         return f"VersionKey(app_auth_token={token}, app_version={self.app_version!r}, bundle_id={self.bundle_id!r})"
 
     def api_key(self) -> ApiKey:
-        return ApiKey(VERSION_DETAIL, self.app_auth_token, (("app_version", self.app_version), ("bundle_id", self.bundle_id)))
+        return ApiKey(
+            VERSION_DETAIL, self.app_auth_token, (("app_version", self.app_version), ("bundle_id", self.bundle_id))
+        )
 
 
 @dataclass(frozen=True, slots=True)

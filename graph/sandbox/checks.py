@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import aes
+from graph.gateway.methods import READ_METHODS
 from graph.gateway.signing import SHANGHAI, TIMESTAMP_FORMAT, SignType, sign_content, verify
 from graph.sandbox.seed import DEFAULT_BUNDLE_ID
-from graph.gateway.methods import READ_METHODS
 from graph.sandbox.wire import SUB_MSG, error_node
 
 _REQUIRED = (

@@ -7,8 +7,7 @@ for base info. A summary's ``detail`` and ``experience`` are fetched only when s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -44,18 +43,56 @@ def categories(names: str | None) -> list[MiniAppCategory] | None:
     return found
 
 
-@dataclass(frozen=True)
-class BaseInfo:
-    """The verified answer of alipay.open.mini.baseinfo.query, typed."""
+def _base_text(name: str) -> Callable[[UpstreamInfo], Awaitable[str | None]]:
+    async def resolve(info: UpstreamInfo) -> str | None:
+        return text((await info.context.base_info()).get(name))
 
-    node: Mapping[str, Any]
-
-    def text(self, name: str) -> str | None:
-        return text(self.node.get(name))
+    return resolve
 
 
-async def _base(info: UpstreamInfo) -> BaseInfo:
-    return BaseInfo(await info.context.base_info())
+def _base_list(name: str) -> Callable[[UpstreamInfo], Awaitable[list[str] | None]]:
+    async def resolve(info: UpstreamInfo) -> list[str] | None:
+        return text_list((await info.context.base_info()).get(name))
+
+    return resolve
+
+
+async def _categories(info: UpstreamInfo) -> list[MiniAppCategory] | None:
+    return categories(text((await info.context.base_info()).get("category_names")))
+
+
+async def _registration_limit_release(info: UpstreamInfo) -> bool | None:
+    return boolean((await info.context.base_info()).get("registration_limit_release"))
+
+
+async def _detail(root: MiniAppVersionSummary, info: UpstreamInfo) -> MiniAppVersion | None:
+    node = await info.context.version_detail(root.app_version, root.bundle_id)
+    return MiniAppVersion.from_gateway(node, app_version=root.app_version, bundle_id=root.bundle_id)
+
+
+async def _experience(root: MiniAppVersionSummary, info: UpstreamInfo) -> MiniAppExperience | None:
+    return MiniAppExperience.from_gateway(await info.context.experience(root.app_version, root.bundle_id))
+
+
+async def _versions(
+    info: UpstreamInfo,
+    bundle_id: Annotated[str, strawberry.argument(description="The client (小程序端); default Alipay.")] = (
+        ALIPAY_BUNDLE_ID
+    ),
+    statuses: Annotated[
+        list[MiniAppVersionStatus] | None,
+        strawberry.argument(description="Only versions in these statuses; without it, every status."),
+    ] = None,
+    first: Annotated[
+        int | None, strawberry.argument(description="At most this many (the newest); without it, all listed.")
+    ] = None,
+) -> list[MiniAppVersionSummary] | None:
+    asked = None if statuses is None else [status.name for status in statuses]
+    items = await info.context.version_list(bundle_id, asked, first)
+    if items is None:
+        return None
+    summaries = (MiniAppVersionSummary.from_gateway(item, bundle_id=bundle_id) for item in items)
+    return [summary for summary in summaries if summary is not None]
 
 
 @strawberry.type(
@@ -77,24 +114,19 @@ class MiniAppVersionSummary:
         description="Result of the marketing review (营销审核结果)." + _BASE_PROMOTE
     )
     can_release: bool | None = strawberry.field(
-        description="Whether the version may go online (是否可以上架); upstream the text true or false."
-        + _BASE_PROMOTE
+        description="Whether the version may go online (是否可以上架); upstream the text true or false." + _BASE_PROMOTE
     )
 
-    @strawberry.field(
+    detail: MiniAppVersion | None = strawberry.field(
+        resolver=_detail,
         description="Everything about this version on this client (alipay.open.mini.version.detail.query), "
-        "through the same batched, cached path as miniAppVersion. Null with an error when that call fails."
+        "through the same batched, cached path as miniAppVersion. Null with an error when that call fails.",
     )
-    async def detail(self, info: UpstreamInfo) -> MiniAppVersion | None:
-        node = await info.context.version_detail(self.app_version, self.bundle_id)
-        return MiniAppVersion.from_gateway(node, app_version=self.app_version, bundle_id=self.bundle_id)
-
-    @strawberry.field(
+    experience: MiniAppExperience | None = strawberry.field(
+        resolver=_experience,
         description="The trial (experience) build of this version (alipay.open.mini.experience.query). "
-        "Null with an error when that call fails."
+        "Null with an error when that call fails.",
     )
-    async def experience(self, info: UpstreamInfo) -> MiniAppExperience | None:
-        return MiniAppExperience.from_gateway(await info.context.experience(self.app_version, self.bundle_id))
 
     @classmethod
     def from_gateway(cls, node: Mapping[str, Any], *, bundle_id: str) -> MiniAppVersionSummary | None:
@@ -123,82 +155,53 @@ _FETCHED = " Fetched with the other base-information fields (alipay.open.mini.ba
     "information (alipay.open.mini.baseinfo.query) and its versions (alipay.open.mini.version.list.query)."
 )
 class MiniApp:
-    @strawberry.field(description="Name of the mini-program (小程序名称)." + _FETCHED)
-    async def app_name(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("app_name")
-
-    @strawberry.field(description="English name of the mini-program (小程序英文名称)." + _FETCHED)
-    async def app_english_name(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("app_english_name")
-
-    @strawberry.field(description="One sentence on what the mini-program does (小程序简介)." + _FETCHED)
-    async def app_slogan(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("app_slogan")
-
-    @strawberry.field(description="Description of the mini-program (小程序描述)." + _FETCHED)
-    async def app_desc(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("app_desc")
-
-    @strawberry.field(description="URL of the mini-program's logo (小程序应用logo图标)." + _FETCHED)
-    async def app_logo(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("app_logo")
-
-    @strawberry.field(description="Customer-service phone number (小程序客服电话)." + _FETCHED)
-    async def service_phone(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("service_phone")
-
-    @strawberry.field(description="Customer-service e-mail address (小程序客服邮箱)." + _FETCHED)
-    async def service_email(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("service_email")
-
-    @strawberry.field(
+    app_name: str | None = strawberry.field(
+        resolver=_base_text("app_name"), description="Name of the mini-program (小程序名称)." + _FETCHED
+    )
+    app_english_name: str | None = strawberry.field(
+        resolver=_base_text("app_english_name"),
+        description="English name of the mini-program (小程序英文名称)." + _FETCHED,
+    )
+    app_slogan: str | None = strawberry.field(
+        resolver=_base_text("app_slogan"),
+        description="One sentence on what the mini-program does (小程序简介)." + _FETCHED,
+    )
+    app_desc: str | None = strawberry.field(
+        resolver=_base_text("app_desc"), description="Description of the mini-program (小程序描述)." + _FETCHED
+    )
+    app_logo: str | None = strawberry.field(
+        resolver=_base_text("app_logo"), description="URL of the mini-program's logo (小程序应用logo图标)." + _FETCHED
+    )
+    service_phone: str | None = strawberry.field(
+        resolver=_base_text("service_phone"), description="Customer-service phone number (小程序客服电话)." + _FETCHED
+    )
+    service_email: str | None = strawberry.field(
+        resolver=_base_text("service_email"),
+        description="Customer-service e-mail address (小程序客服邮箱)." + _FETCHED,
+    )
+    category_names: str | None = strawberry.field(
+        resolver=_base_text("category_names"),
         description="The categories as upstream gives them (小程序类目), one text of `first_second;` pairs, e.g. "
-        "航空票务_航空公司;生活服务_室内清洁服务; (`categories` has them parsed)." + _FETCHED
+        "航空票务_航空公司;生活服务_室内清洁服务; (`categories` has them parsed)." + _FETCHED,
     )
-    async def category_names(self, info: UpstreamInfo) -> str | None:
-        return (await _base(info)).text("category_names")
-
-    @strawberry.field(description="The categories (小程序类目), parsed from categoryNames." + _FETCHED)
-    async def categories(self, info: UpstreamInfo) -> list[MiniAppCategory] | None:
-        return categories((await _base(info)).text("category_names"))
-
-    @strawberry.field(description="Names of the feature packages the mini-program has (功能包名称)." + _FETCHED)
-    async def package_names(self, info: UpstreamInfo) -> list[str] | None:
-        return text_list((await _base(info)).node.get("package_names"))
-
-    @strawberry.field(description="The domains the mini-program may call (小程序域名白名单)." + _FETCHED)
-    async def safe_domains(self, info: UpstreamInfo) -> list[str] | None:
-        return text_list((await _base(info)).node.get("safe_domains"))
-
-    @strawberry.field(
+    categories: list[MiniAppCategory] | None = strawberry.field(
+        resolver=_categories, description="The categories (小程序类目), parsed from categoryNames." + _FETCHED
+    )
+    package_names: list[str] | None = strawberry.field(
+        resolver=_base_list("package_names"),
+        description="Names of the feature packages the mini-program has (功能包名称)." + _FETCHED,
+    )
+    safe_domains: list[str] | None = strawberry.field(
+        resolver=_base_list("safe_domains"),
+        description="The domains the mini-program may call (小程序域名白名单)." + _FETCHED,
+    )
+    registration_limit_release: bool | None = strawberry.field(
+        resolver=_registration_limit_release,
         description="Whether release is restricted (受限发布) because the ICP filing is not done: scan-only, not "
-        "searchable, at most 50 users a day, offline after 90 days without filing; false when unrestricted."
-        + _FETCHED
+        "searchable, at most 50 users a day, offline after 90 days without filing; false when unrestricted." + _FETCHED,
     )
-    async def registration_limit_release(self, info: UpstreamInfo) -> bool | None:
-        return boolean((await _base(info)).node.get("registration_limit_release"))
-
-    @strawberry.field(
+    versions: list[MiniAppVersionSummary] | None = strawberry.field(
+        resolver=_versions,
         description="Versions on one client, newest first (alipay.open.mini.version.list.query; Alipay returns at "
-        "most 20). Null with an error when the list cannot be fetched."
+        "most 20). Null with an error when the list cannot be fetched.",
     )
-    async def versions(
-        self,
-        info: UpstreamInfo,
-        bundle_id: Annotated[
-            str, strawberry.argument(description="The client (小程序端); default Alipay.")
-        ] = ALIPAY_BUNDLE_ID,
-        statuses: Annotated[
-            list[MiniAppVersionStatus] | None,
-            strawberry.argument(description="Only versions in these statuses; without it, every status."),
-        ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="At most this many (the newest); without it, all listed.")
-        ] = None,
-    ) -> list[MiniAppVersionSummary] | None:
-        asked = None if statuses is None else [status.value for status in statuses]
-        items = await info.context.version_list(bundle_id, asked, first)
-        if items is None:
-            return None
-        summaries = (MiniAppVersionSummary.from_gateway(item, bundle_id=bundle_id) for item in items)
-        return [summary for summary in summaries if summary is not None]

@@ -82,7 +82,8 @@ class AuditResult(enum.Enum):
 @strawberry.enum(description="Packaging state of the trial (experience) build of a version (体验版打包状态).")
 class ExperienceStatus(enum.Enum):
     PACKAGED = strawberry.enum_value(
-        "PACKAGED", description="Packaged: the trial build can be scanned (打包成功); upstream `expVersionPackged` (sic)."
+        "PACKAGED",
+        description="Packaged: the trial build can be scanned (打包成功); upstream `expVersionPackged` (sic).",
     )
     PACKAGING = strawberry.enum_value(
         "PACKAGING", description="Being packaged (打包中); upstream `expVersionPackaging`."

@@ -128,6 +128,10 @@ class AuditRecord:
         )
 
 
+async def _experience(root: MiniAppVersion, info: UpstreamInfo) -> MiniAppExperience | None:
+    return MiniAppExperience.from_gateway(await info.context.experience(root.app_version, root.bundle_id))
+
+
 @strawberry.federation.type(
     keys=["appVersion bundleId"],
     description=(
@@ -214,12 +218,11 @@ class MiniAppVersion:
         description="Why the marketing review rejected the version (营销审核驳回原因)." + _BASE_PROMOTE
     )
 
-    @strawberry.field(
+    experience: MiniAppExperience | None = strawberry.field(
+        resolver=_experience,
         description="The trial (experience) build of this version on this client "
-        "(alipay.open.mini.experience.query; fetched only when selected)."
+        "(alipay.open.mini.experience.query; fetched only when selected).",
     )
-    async def experience(self, info: UpstreamInfo) -> MiniAppExperience | None:
-        return MiniAppExperience.from_gateway(await info.context.experience(self.app_version, self.bundle_id))
 
     @classmethod
     def from_gateway(cls, node: Mapping[str, Any], *, app_version: str, bundle_id: str) -> MiniAppVersion:
