@@ -69,8 +69,15 @@ def gateway_call_keys(document: DocumentNode, operation_name: str | None, variab
     keys: set[object] = set()
     if not chosen:
         return keys  # graphql-core reports the unknown operation itself
-    walk = _Walk(fragments, variables)
-    for field in walk.fields(chosen[0].selection_set):
+    operation = chosen[0]
+    # A variable the request leaves out takes its default from the document, as execution will.
+    defaults = {
+        d.variable.name.value: value_from_ast_untyped(d.default_value)
+        for d in operation.variable_definitions or ()
+        if d.default_value is not None and d.variable.name.value not in variables
+    }
+    walk = _Walk(fragments, {**defaults, **variables})
+    for field in walk.fields(operation.selection_set):
         walk.root_keys(field, keys)
     return keys
 

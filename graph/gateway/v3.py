@@ -111,7 +111,7 @@ class AlipayV3Client(GatewayClient):
         """GET ``method``'s v3 path with ``params`` in the query string; the verified answer (the bare fields, no
         ``_response`` wrapper)."""
         path = v3_path(method)
-        query = urlencode(params, quote_via=quote)
+        query = urlencode(params, quote_via=_quote)
         url = httpx.URL(f"{self._url}{path}?{query}" if query else f"{self._url}{path}")
         return await self._retrying(path, lambda: self._attempt(url, app_auth_token))
 
@@ -197,6 +197,12 @@ class AlipayV3Client(GatewayClient):
         if not isinstance(value, dict):
             raise GatewayProtocolError("gateway answer is not a JSON object")
         return value
+
+
+def _quote(value: str, safe: str = "", encoding: str | None = None, errors: str | None = None) -> str:
+    """Percent-encode as the transports send it: aiohttp (yarl) decodes ``%2C`` and the other characters kept
+    here, and the signature covers the request target as it goes on the wire. httpx leaves them as they are."""
+    return quote(value, safe="!$'()*,:@/?", encoding=encoding, errors=errors)
 
 
 def _is_json(body: str) -> bool:
