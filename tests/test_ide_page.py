@@ -100,7 +100,8 @@ async def test_example_operation_answers_from_the_sandbox(graph_url: str, sandbo
         body = (await http.post("/graphql", json={"query": example_operation()})).json()
     assert "errors" not in body
     app = body["data"]["miniApp"]
-    assert app["appName"] and app["appLogo"]
+    assert app["appName"]
+    assert app["appLogo"]
     items = app["versions"]
     assert len(items) == 5
     assert all(item["status"] and item["detail"]["scanResult"] and item["experience"]["status"] for item in items)
