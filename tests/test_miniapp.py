@@ -345,14 +345,18 @@ async def test_tenants_never_share_the_new_answers(tenant_url: tuple[str, Sandbo
         {"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN},
         {},
     ]
-    seen = [[v["appVersion"] for v in (await ask(url, query, **h))["data"]["miniApp"]["versions"]] for h in tenants]
+    seen = [
+        [v["appVersion"] for v in (await ask(url, query, None, **h))["data"]["miniApp"]["versions"]] for h in tenants
+    ]
     assert seen == [["0.0.1"], ["2.0.0"], ["1.1.0-beta", "1.0.0", "0.1.0", "0.0.2", "0.0.1"]]
     first_round = len(gateway.calls)
     assert first_round == (2 + 1) + (2 + 1) + (2 + 5)  # base info and list per tenant, one experience per version
     for api in (BASE_INFO, VERSION_LIST):
         assert len({c.app_auth_token_digest for c in gateway.calls if c.api == api}) == 3
     for headers in tenants:
-        await ask(url, "{ miniApp { appName versions { appVersion experience { status } } } __typename }", **headers)
+        await ask(
+            url, "{ miniApp { appName versions { appVersion experience { status } } } __typename }", None, **headers
+        )
     assert len(gateway.calls) == first_round  # each tenant's second ask hit its own entries
 
 
@@ -364,7 +368,7 @@ async def test_unknown_enum_values_become_unknown_logged_once(
     with caplog.at_level(logging.WARNING, logger="graph.types._coerce"):
         for _ in range(2):
             body = await ask(
-                url, query, **{"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN, "Cache-Control": "no-cache"}
+                url, query, None, **{"X-Alipay-App-Auth-Token": OTHER_MERCHANT_TOKEN, "Cache-Control": "no-cache"}
             )
             assert body["data"]["miniApp"]["versions"] == [{"experience": {"status": "UNKNOWN"}}]
     [unknown] = [call for call in gateway.calls if call.api == EXPERIENCE][:1]
