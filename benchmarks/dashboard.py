@@ -1,8 +1,9 @@
 """The release dashboard (graph/ide/example.graphql), measured: gateway calls cold and warm, and latency.
 
-    python benchmarks/dashboard.py [--latency 0.3] [--rounds 7]
+    python benchmarks/dashboard.py [--latency 0.3] [--rounds 7] [--extra 5]
 
-Starts the sandbox gateway (with an injected latency) and the service as real servers on loopback, then prints:
+Starts the sandbox gateway (with an injected latency; the demo's five versions plus ``--extra`` more on Alipay, so
+that the dashboard's ``first: 10`` lists ten) and the service as real servers on loopback, then prints:
   1. gateway calls of the dashboard query cold (nothing cached), then warm (the same request again, and the same
      calls in another shape, which the response cache cannot answer);
   2. its wall time with every answer fresh (``Cache-Control: no-cache``) beside one ``miniAppVersion`` (one
@@ -28,7 +29,7 @@ from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
 from graph.gateway.keys import load_private_key, load_public_key
-from graph.sandbox import SandboxGateway, generate_credentials
+from graph.sandbox import SEED_VERSIONS, SandboxGateway, generate_credentials
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--latency", type=float, default=0.3, help="seconds the sandbox waits before each answer")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--extra", type=int, default=5, help="versions 2.0.0, 2.0.1, ... added on Alipay")
     args = parser.parse_args()
 
     demo = generate_credentials()
-    sandbox = SandboxGateway.for_credentials(demo)
+    alipay = "com.alipay.alipaywallet"
+    versions = dict(SEED_VERSIONS)
+    for i in range(args.extra):
+        versions[f"2.0.{i}", alipay] = {**SEED_VERSIONS["0.0.2", alipay], "app_version": f"2.0.{i}"}
+    sandbox = SandboxGateway(
+        alipay_private_key=demo.alipay_private_key, apps={demo.app_id: demo.app_public_key}, versions=versions
+    )
     credentials = Credentials(
         demo.app_id,
         load_private_key(demo.app_private_key_pem, "benchmark app key"),
@@ -81,7 +89,8 @@ async def main() -> None:
                     ones.append(await ask(http, ONE, NO_CACHE))
                     dashboards.append(await ask(http, DASHBOARD, NO_CACHE))
     one, dashboard = statistics.median(ones), statistics.median(dashboards)
-    report(f"gateway latency injected: {args.latency * 1000:.0f} ms; demo data: 5 versions on Alipay")
+    listed = sum(1 for _, bundle in versions if bundle == alipay)
+    report(f"gateway latency injected: {args.latency * 1000:.0f} ms; {listed} versions on Alipay, the newest 10 asked")
     report(f"dashboard cold: {cold_calls} gateway calls ({', '.join(by_method)}), at most {cold_max} at once")
     report(f"dashboard cold wall time: {cold_s * 1000:.1f} ms; warm (response cache): {warm_s * 1000:.1f} ms")
     report(f"dashboard warm, and the same calls reshaped: {warm_calls} gateway calls")
