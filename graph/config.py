@@ -59,7 +59,7 @@ class Settings:
     introspection: bool = True
     graphiql: bool = True
     max_bundle_ids: int = 10
-    max_upstream_calls: int = 20
+    max_upstream_calls: int = 30
     max_body_bytes: int = 65536
     rate_limit_per_min: int = 600  # per API key (per client address for anonymous callers); 0: no limit
     auth_failures_per_min: int = 30  # refused keys per client address before it is refused outright; 0: no limit
@@ -116,7 +116,7 @@ class Settings:
             introspection=_flag(env, "GRAPH_INTROSPECTION", True),
             graphiql=_flag(env, "GRAPH_GRAPHIQL", True),
             max_bundle_ids=_number(env, "GRAPH_MAX_BUNDLE_IDS", 10, int, minimum=1),
-            max_upstream_calls=_number(env, "GRAPH_MAX_UPSTREAM_CALLS", 20, int, minimum=1),
+            max_upstream_calls=_number(env, "GRAPH_MAX_UPSTREAM_CALLS", 30, int, minimum=1),
             max_body_bytes=_number(env, "GRAPH_MAX_BODY_BYTES", 65536, int, minimum=1024),
             rate_limit_per_min=_number(env, "GRAPH_RATE_LIMIT_PER_MIN", 600, int, minimum=0),
             auth_failures_per_min=_number(env, "GRAPH_AUTH_FAILURES_PER_MIN", 30, int, minimum=0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from graph.errors import BadUserInput
+from graph.types.enums import MiniAppVersionStatus
 
 DEFAULT_BUNDLE_ID = "com.alipay.alipaywallet"
 # The five clients the API documents, in the order miniAppVersions answers by default.
@@ -50,3 +51,22 @@ def bundle_ids(values: list[str] | None, limit: int) -> list[str]:
             f"bundleIds names {len(values)} clients; at most {limit} are allowed", argumentName="bundleIds"
         )
     return [bundle_id(value, "bundleIds") for value in values]
+
+
+# Every status Alipay documents, in the enum's order: what the version list asks for when none are named.
+ALL_STATUSES = tuple(status.name for status in MiniAppVersionStatus if status is not MiniAppVersionStatus.UNKNOWN)
+
+
+def statuses(values: list[str] | None) -> list[str]:
+    """The statuses to list, each once, in one order; all of them when none are named."""
+    if values is None:
+        return list(ALL_STATUSES)
+    if MiniAppVersionStatus.UNKNOWN.name in values:
+        raise BadUserInput("statuses: UNKNOWN is not a status Alipay can list by", argumentName="statuses")
+    return [status for status in ALL_STATUSES if status in values]
+
+
+def first(value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise BadUserInput("first must not be negative", argumentName="first")
+    return value

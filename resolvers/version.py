@@ -10,9 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from graph.data.source import VersionKey
-from graph.errors import AlipayUnavailable, BadUserInput, GraphError, from_gateway
-from graph.gateway.errors import GatewayError
+from graph.errors import BadUserInput, GraphError
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import arguments
@@ -52,20 +50,8 @@ async def mini_app_version_reference(context: Context, representation: Mapping[s
 
 
 async def fetch_version(context: Context, app_version: str, bundle_id: str) -> MiniAppVersion:
-    load = context.loaders.version.load(VersionKey(context.app_auth_token, app_version, bundle_id))
-    try:
-        # shield: giving up on the answer must not cancel the loader's future, which its batch still resolves.
-        async with asyncio.timeout_at(context.deadline):
-            fetched = await asyncio.shield(load)
-    except TimeoutError:
-        raise AlipayUnavailable(
-            "no answer from the gateway within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
-        ) from None
-    source = context.services.source
-    context.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
-    if isinstance(fetched.outcome, GatewayError):
-        raise from_gateway(fetched.outcome)
-    return MiniAppVersion.from_gateway(fetched.outcome, app_version=app_version, bundle_id=bundle_id)
+    node = await context.version_detail(app_version, bundle_id)
+    return MiniAppVersion.from_gateway(node, app_version=app_version, bundle_id=bundle_id)
 
 
 def _error_item(error: GraphError, app_version: str, bundle_id: str) -> MiniAppVersionError:

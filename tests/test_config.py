@@ -233,7 +233,7 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "introspection": True,
         "graphiql": True,
         "max_bundle_ids": 10,
-        "max_upstream_calls": 20,
+        "max_upstream_calls": 30,
         "max_body_bytes": 65536,
         "rate_limit_per_min": 600,
         "auth_failures_per_min": 30,

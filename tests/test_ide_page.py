@@ -99,11 +99,13 @@ async def test_example_operation_answers_from_the_sandbox(graph_url: str, sandbo
     async with httpx.AsyncClient(base_url=graph_url) as http:
         body = (await http.post("/graphql", json={"query": example_operation()})).json()
     assert "errors" not in body
-    items = body["data"]["miniAppVersions"]
+    app = body["data"]["miniApp"]
+    assert app["appName"]
+    assert app["appLogo"]
+    items = app["versions"]
     assert len(items) == 5
-    assert {item["__typename"] for item in items} == {"MiniAppVersion"}
-    assert all(item["status"] and item["scanResult"] for item in items)
-    assert len(sandbox.calls) == 5
+    assert all(item["status"] and item["detail"]["scanResult"] and item["experience"]["status"] for item in items)
+    assert len(sandbox.calls) == 12  # base info, the list, and a detail and a trial build per version
 
 
 async def test_assets_are_public_but_nothing_else_opens(start: StartApp, built_dir: Path) -> None:
@@ -155,5 +157,5 @@ async def test_graphiql_off_is_404_and_queries_still_work(
         assert got.status_code == 200
         assert got.json()["data"]["miniAppVersion"]["status"] == "RELEASE"
         posted = await http.post("/graphql", json={"query": example_operation()})
-        assert len(posted.json()["data"]["miniAppVersions"]) == 5
+        assert len(posted.json()["data"]["miniApp"]["versions"]) == 5
     assert not [r for r in caplog.records if "GraphiQL" in r.getMessage()]  # off on purpose: nothing to warn of

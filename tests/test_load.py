@@ -173,3 +173,85 @@ async def test_concurrent_answers_never_mix(tenant_graph: tuple[Callable[..., st
     assert outcomes == ["data"] * len(requests)
     assert gateway.max_in_flight > 10
     assert gateway.received == len(keys)  # one gateway call a key: the rest shared it
+
+
+APP_QUERY = """
+query($b: String!, $n: Int!) {
+  miniApp { appName versions(bundleId: $b, first: $n) { appVersion status detail { memo } experience { status } } }
+}
+"""
+NEWEST = ["1.1.0-beta", "1.0.0", "0.1.0", "0.0.2", "0.0.1"]
+TRIAL = {"INIT": "PACKAGED", "AUDITING": "PACKAGING"}  # the sandbox's trial builds; the rest: NOT_EXPERIENCE
+
+
+def check_app(token: str | None, bundle: str, first: int, response: httpx.Response) -> str:
+    """The mini-app answer checked item by item against this request's tenant and client; a failed field
+    (base info, the list, one detail or experience) is null with its own error, the rest stands."""
+    assert response.status_code == 200
+    body = response.json()
+    app = body["data"]["miniApp"]
+    failed = {tuple(error["path"]): error["extensions"]["code"] for error in body.get("errors", [])}
+    assert set(failed.values()) <= {"ALIPAY_UNAVAILABLE", "ALIPAY_BAD_SIGNATURE"}
+    assert (app["appName"] is None) == (("miniApp", "appName") in failed)
+    assert app["appName"] in (None, "小程序demo")
+    if app["versions"] is None:
+        assert ("miniApp", "versions") in failed
+        return "partial"
+    assert [item["appVersion"] for item in app["versions"]] == NEWEST[:first]
+    for index, item in enumerate(app["versions"]):
+        version = item["appVersion"]
+        status = SEED_VERSIONS[version, bundle]["status"]
+        assert item["status"] == status
+        detail, experience = item["detail"], item["experience"]
+        assert (detail is None) == (("miniApp", "versions", index, "detail") in failed)
+        assert detail is None or detail["memo"] == marker(TENANTS[token], version, bundle)
+        assert (experience is None) == (("miniApp", "versions", index, "experience") in failed)
+        assert experience is None or experience["status"] == TRIAL.get(status, "NOT_EXPERIENCE")
+    return "partial" if failed else "data"
+
+
+async def test_load_run_over_the_mini_app_loses_nothing(
+    tenant_graph: tuple[Callable[..., str], SandboxGateway],
+) -> None:
+    start, gateway = tenant_graph
+    url = start(cache_ttl_s=0.5, cache_error_ttl_s=0.5)
+    rng = random.Random(11)  # noqa: S311  (a reproducible mix, not a secret)
+    plan = [(rng.choice(list(TENANTS)), rng.choice(BUNDLES), rng.randint(0, 5)) for _ in range(REQUESTS // 4)]
+    outcomes: Counter[str] = Counter()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    stop = asyncio.Event()
+
+    async def inject() -> None:
+        seen = 0
+        while not stop.is_set():
+            if gateway.received >= seen + 6:
+                seen = gateway.received
+                gateway.fail_next(rng.choice(FAULTS))
+            await asyncio.sleep(0.005)
+
+    async def one(http: httpx.AsyncClient, token: str | None, bundle: str, first: int) -> None:
+        headers = {"X-Alipay-App-Auth-Token": token} if token else {}
+        async with gate:
+            response = await http.post(
+                "/graphql", json={"query": APP_QUERY, "variables": {"b": bundle, "n": first}}, headers=headers
+            )
+        outcomes[check_app(token, bundle, first, response)] += 1
+
+    limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=1.0)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=limits, transport=GatewayTransport(limits=limits)
+    ) as http:
+        injector = asyncio.create_task(inject())
+        try:
+            await asyncio.gather(*(one(http, *request) for request in plan))
+        finally:
+            stop.set()
+            await injector
+    assert sum(outcomes.values()) == len(plan)
+    assert outcomes["data"] > len(plan) // 2
+    assert outcomes["partial"] > 0  # the faults did bite, each in its own field
+    assert {call.api for call in gateway.calls} >= {
+        "alipay.open.mini.version.list.query",
+        "alipay.open.mini.experience.query",
+    }
+    print(f"mini-app load run: {len(plan)} requests, outcomes {dict(outcomes)}")  # noqa: T201

@@ -81,7 +81,8 @@ def direct_data(base_url: str, **headers: str) -> Any:
 
 def test_playground_runs_the_example_offline(browser_ready: None, graph_url: str, sandbox: SandboxGateway) -> None:
     report = open_playground(graph_url, ARTIFACTS / "graphiql.png")
-    assert len(sandbox.calls) == 5  # one signed, verified gateway call per client, made by the run button
+    # Signed, verified gateway calls made by the run button: base info, the list, a detail and a trial build each.
+    assert len(sandbox.calls) == 12
 
     origin = urlsplit(graph_url)
     assert origin.hostname == "127.0.0.1"
@@ -100,10 +101,15 @@ def test_playground_runs_the_example_offline(browser_ready: None, graph_url: str
     shown = json.loads(report["result"])
     assert "errors" not in shown
     assert shown["data"] == direct_data(graph_url)  # the result pane holds what the service answers for it
-    items = shown["data"]["miniAppVersions"]
-    assert [item["__typename"] for item in items] == ["MiniAppVersion"] * 5
-    assert {item["status"] for item in items} == {"RELEASE", "OFFLINE", "AUDIT_OFFLINE"}
-    assert all(item["scanResult"] == "PASSED" and item["grayPercentage"] == 10 for item in items)
+    app = shown["data"]["miniApp"]
+    assert app["appName"] == "小程序demo"
+    assert app["appLogo"].startswith("https://")
+    items = app["versions"]
+    assert [item["appVersion"] for item in items] == ["1.1.0-beta", "1.0.0", "0.1.0", "0.0.2", "0.0.1"]
+    assert [item["status"] for item in items] == ["INIT", "AUDIT_REJECT", "AUDITING", "GRAY", "RELEASE"]
+    assert [item["detail"]["grayPercentage"] for item in items] == [None, None, None, 10, 10]
+    assert items[0]["experience"]["status"] == "PACKAGED"
+    assert items[0]["experience"]["qrCodeUrl"].startswith("https://mobilecodec.alipay.com/show.htm?code=")
     assert_png(ARTIFACTS / "graphiql.png")
 
 

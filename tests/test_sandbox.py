@@ -536,15 +536,15 @@ async def test_bad_signature_message_masks_the_merchant_token(
 async def test_unknown_method_is_refused_in_an_error_response(
     client: httpx.AsyncClient, gateway: SandboxGateway, make: SignedParams, alipay_key: rsa.RSAPublicKey
 ) -> None:
-    params = make(method="alipay.open.mini.version.list.query")
+    params = make(method="alipay.open.mini.version.delete")
     refused(await post(client, params), alipay_key, code="40002", sub_code="isv.invalid-method", node_name=ERROR_NODE)
-    assert gateway.calls[-1].method == "alipay.open.mini.version.list.query"
+    assert gateway.calls[-1].method == "alipay.open.mini.version.delete"
 
 
 async def test_refusals_are_signed_with_the_requests_sign_type(
     client: httpx.AsyncClient, make: SignedParams, alipay_key: rsa.RSAPublicKey
 ) -> None:
-    params = make(sign_type=SignType.RSA, method="alipay.open.mini.version.list.query")
+    params = make(sign_type=SignType.RSA, method="alipay.open.mini.version.delete")
     refused(
         await post(client, params),
         alipay_key,

@@ -11,8 +11,11 @@ import pytest
 import strawberry
 from graphql import GraphQLEnumType, GraphQLObjectType
 
+from graph.execution.schema import create_schema
+from graph.types.app import MiniAppCategory, MiniAppVersionSummary, categories
 from graph.types.enums import (
     AuditResult,
+    ExperienceStatus,
     MiniAppVersionStatus,
     PackageOpenType,
     PackageStatus,
@@ -20,6 +23,7 @@ from graph.types.enums import (
     ServiceRegionType,
     parse_enum,
 )
+from graph.types.experience import MiniAppExperience
 from graph.types.version import AuditMemo, AuditRecord, CategoryInfo, MiniAppVersion, PackageInfo, RegionInfo
 
 BEIJING = timezone(timedelta(hours=8))
@@ -561,6 +565,7 @@ SPEC_FIELDS = {
     "canRelease": "Boolean",
     "baseAuditRecord": "AuditRecord",
     "promoteAuditRecord": "AuditRecord",
+    "experience": "MiniAppExperience",
 }
 SPEC_ENUMS = {
     "MiniAppVersionStatus": (
@@ -652,3 +657,110 @@ async def test_a_query_returns_iso_dates_and_enum_names() -> None:
             },
         }
     }
+
+
+# SPEC 5b: the mini-program, its version summaries and trial builds, in the service's own schema.
+SPEC_5B_FIELDS = {
+    "MiniApp": {
+        **dict.fromkeys(
+            [
+                "appName",
+                "appEnglishName",
+                "appSlogan",
+                "appDesc",
+                "appLogo",
+                "servicePhone",
+                "serviceEmail",
+                "categoryNames",
+            ],
+            "String",
+        ),
+        "categories": "[MiniAppCategory!]",
+        "packageNames": "[String!]",
+        "safeDomains": "[String!]",
+        "registrationLimitRelease": "Boolean",
+        "versions": "[MiniAppVersionSummary!]",
+    },
+    "MiniAppCategory": {"first": "String", "second": "String"},
+    "MiniAppVersionSummary": {
+        "appVersion": "String!",
+        "bundleId": "String!",
+        "status": "MiniAppVersionStatus",
+        "versionDescription": "String",
+        "createTime": "DateTime",
+        "baseAudit": "AuditResult",
+        "promoteAudit": "AuditResult",
+        "canRelease": "Boolean",
+        "detail": "MiniAppVersion",
+        "experience": "MiniAppExperience",
+    },
+    "MiniAppExperience": {"status": "ExperienceStatus", "qrCodeUrl": "String", "schemaUrl": "String"},
+}
+
+
+def test_the_mini_app_fields_are_the_contract() -> None:
+    schema = create_schema()._schema
+    query = schema.query_type
+    assert query is not None
+    assert str(query.fields["miniApp"].type) == "MiniApp!"
+    for type_name, fields in SPEC_5B_FIELDS.items():
+        graphql_type = schema.type_map[type_name]
+        assert isinstance(graphql_type, GraphQLObjectType)
+        assert graphql_type.description, type_name
+        assert {name: str(field.type) for name, field in graphql_type.fields.items()} == fields
+        assert all(field.description for field in graphql_type.fields.values()), type_name
+    mini_app = schema.type_map["MiniApp"]
+    assert isinstance(mini_app, GraphQLObjectType)
+    versions = mini_app.fields["versions"]
+    assert {name: str(arg.type) for name, arg in versions.args.items()} == {
+        "bundleId": "String!",
+        "statuses": "[MiniAppVersionStatus!]",
+        "first": "Int",
+    }
+    assert versions.args["bundleId"].default_value == "com.alipay.alipaywallet"
+    status = schema.type_map["ExperienceStatus"]
+    assert isinstance(status, GraphQLEnumType)
+    assert list(status.values) == ["PACKAGED", "PACKAGING", "NOT_EXPERIENCE", "UNKNOWN"]
+    assert all(value.description for value in status.values.values())
+
+
+@pytest.mark.parametrize(
+    ("upstream", "status"),
+    [
+        ("expVersionPackged", ExperienceStatus.PACKAGED),  # sic: Alipay's spelling
+        ("expVersionPackaged", ExperienceStatus.PACKAGED),
+        ("EXPVERSIONPACKAGING", ExperienceStatus.PACKAGING),
+        (" notExpVersion ", ExperienceStatus.NOT_EXPERIENCE),
+        ("expVersionFrozen", ExperienceStatus.UNKNOWN),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_experience_status_reads_alipays_spellings(upstream: str | None, status: ExperienceStatus | None) -> None:
+    assert MiniAppExperience.from_gateway({"status": upstream}).status is status
+
+
+@pytest.mark.parametrize(
+    ("names", "parsed"),
+    [
+        ("航空票务_航空公司;生活服务_室内清洁服务;", [("航空票务", "航空公司"), ("生活服务", "室内清洁服务")]),
+        ("购物_零售门店", [("购物", "零售门店")]),  # no trailing ";"
+        ("购物; _便民服务;;", [("购物", None), (None, "便民服务")]),  # a level missing; blanks dropped
+        ("a_b_c;", [("a", "b_c")]),  # split at the first "_"
+        ("", []),
+        (None, None),
+    ],
+)
+def test_category_names_are_parsed(names: str | None, parsed: list[tuple[str | None, str | None]] | None) -> None:
+    found = categories(names)
+    assert found == (None if parsed is None else [MiniAppCategory(first=a, second=b) for a, b in parsed])
+
+
+def test_a_summary_without_a_version_number_is_skipped() -> None:
+    assert MiniAppVersionSummary.from_gateway({"version_status": "INIT"}, bundle_id=WALLET) is None
+    summary = MiniAppVersionSummary.from_gateway(
+        {"app_version": "0.2.9", "bundle_id": "com.amap.app", "can_release": "TRUE", "create_time": "bad"},
+        bundle_id=WALLET,
+    )
+    assert summary is not None
+    assert (summary.bundle_id, summary.can_release, summary.create_time) == (WALLET, True, None)

@@ -1,9 +1,10 @@
 """The data path below the fields: cache → single-flight → bounded gateway call, for one key at a time.
 
-Everything one operation asks for (aliases, ``miniAppVersions`` items, ``_entities``) goes through one
-per-request DataLoader, which deduplicates keys. Each distinct key then goes through the process-wide
-``VersionSource``: a cache read, and on a miss one gateway call shared by every request asking the same thing
-at the same time, bounded by GRAPH_MAX_CONCURRENCY. There is no batch endpoint upstream, so a batch is a gather.
+Everything one operation asks for (aliases, ``miniAppVersions`` items, ``_entities``, the version list, base info,
+trial builds) goes through the request's DataLoaders, which deduplicate keys. Each distinct key then goes through
+the process-wide ``VersionSource``: a cache read, and on a miss one gateway call shared by every request asking the
+same thing at the same time, bounded by GRAPH_MAX_CONCURRENCY. A key is (method, merchant token, arguments), so
+tenants never share. There is no batch endpoint upstream, so a batch is a gather.
 """
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ from typing import Any, NamedTuple
 from graph.data.cache import AnswerCache, Entry
 from graph.data.flight import SingleFlight
 from graph.gateway.base import GatewayClient
-from graph.gateway.client import VERSION_DETAIL_METHOD
 from graph.gateway.errors import BusinessError, CircuitOpen, GatewayError
+from graph.gateway.methods import VERSION_DETAIL
 from graph.observability import request_state as request
 from graph.observability.tracing import Tracing
 
 VersionNode = dict[str, Any]
+
+
+class ApiKey(NamedTuple):
+    """One gateway call: a read method, the merchant it is made for, and its arguments in the method's order."""
+
+    method: str
+    app_auth_token: str | None  # part of the key: one merchant's answer never serves another
+    args: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:  # the merchant token stays out of reprs, tracebacks and log lines
+        token = "None" if self.app_auth_token is None else "'***'"
+        return f"ApiKey(method={self.method!r}, app_auth_token={token}, args={self.args!r})"
 
 
 class VersionKey(NamedTuple):
@@ -36,6 +49,11 @@ class VersionKey(NamedTuple):
         token = "None" if self.app_auth_token is None else "'***'"
         return f"VersionKey(app_auth_token={token}, app_version={self.app_version!r}, bundle_id={self.bundle_id!r})"
 
+    def api_key(self) -> ApiKey:
+        return ApiKey(
+            VERSION_DETAIL, self.app_auth_token, (("app_version", self.app_version), ("bundle_id", self.bundle_id))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
@@ -45,11 +63,14 @@ class Fetched:
     stored_at: float | None = None
 
 
-def cache_key(app_id: str, key: VersionKey) -> str:
+def cache_key(app_id: str, key: VersionKey | ApiKey) -> str:
     # The token is hashed into the key, never stored in clear; the whole key is hashed so its length is bounded.
+    # The method prefixes it, and its arguments come in the method's own order, so values alone tell keys apart
+    # (for the detail query this is the key earlier versions wrote: their cached answers stay readable).
+    key = key.api_key() if isinstance(key, VersionKey) else key
     token = hashlib.sha256(key.app_auth_token.encode()).hexdigest() if key.app_auth_token else "-"
-    ident = json.dumps([app_id, token, key.app_version, key.bundle_id], ensure_ascii=False)
-    return f"{VERSION_DETAIL_METHOD}:{hashlib.sha256(ident.encode()).hexdigest()}"
+    ident = json.dumps([app_id, token, *(value for _, value in key.args)], ensure_ascii=False)
+    return f"{key.method}:{hashlib.sha256(ident.encode()).hexdigest()}"
 
 
 class VersionSource:
@@ -75,13 +96,14 @@ class VersionSource:
         self._clock = clock
         self.flights: SingleFlight[tuple[str, bool], Fetched] = SingleFlight()
 
-    async def fetch(self, key: VersionKey, *, fresh: bool = False) -> Fetched:
+    async def fetch(self, key: VersionKey | ApiKey, *, fresh: bool = False) -> Fetched:
+        key = key.api_key() if isinstance(key, VersionKey) else key
         ck = cache_key(self.client.app_id, key)
         # The cache read happens inside the flight: callers arriving while it runs share it, so a cold key
         # costs one gateway call however many ask at once. A fresh (no-cache) read never joins a cached one.
         return await self.flights.do((ck, fresh), lambda: self._fill(ck, key, fresh))
 
-    async def _fill(self, ck: str, key: VersionKey, fresh: bool) -> Fetched:
+    async def _fill(self, ck: str, key: ApiKey, fresh: bool) -> Fetched:
         if not fresh:
             with self.tracing.span("cache.get", {"cache.name": "gateway", "cache.backend": self.cache.name}) as span:
                 entry = await self.cache.get(ck)
@@ -93,7 +115,7 @@ class VersionSource:
                 return _from_entry(entry)
         async with self._limit:
             try:
-                node = await self.client.version_detail(key.app_version, key.bundle_id, key.app_auth_token)
+                node = await self.client.call(key.method, dict(key.args), app_auth_token=key.app_auth_token)
             except BusinessError as exc:
                 if exc.signed:  # a signed refusal is a fact worth reusing briefly; an unsigned one is not
                     await self.cache.set(ck, _error_entry(exc, self._clock()), self._error_ttl_s)

@@ -18,9 +18,10 @@ from graph.execution.complexity import DocumentLimits
 from graph.execution.limits import UpstreamBudget
 from graph.execution.masking import MaskInternalErrors, should_mask
 from graph.observability.operation_telemetry import OperationTelemetry
+from graph.types.app import MiniApp
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
-from resolvers import version
+from resolvers import app, version
 from resolvers.context import Info
 
 log = logging.getLogger("graph.errors")
@@ -50,6 +51,10 @@ class Query:
         resolver=version.mini_app_versions,
         description="The same version on several clients, fetched concurrently; one client's failure does not fail "
         "the rest. Without `bundleIds`: the five known clients (Alipay, DingTalk, Amap, Tmall Genie, Alipay IoT).",
+    )
+    mini_app: MiniApp = strawberry.field(
+        resolver=app.mini_app,
+        description="The mini-program that the app id and the merchant token designate.",
     )
 
 

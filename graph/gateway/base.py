@@ -1,7 +1,7 @@
 """What the v2 and v3 clients share: the pooled HTTP client, the retry loop, the readiness probe.
 
-Everything above the gateway (services, loaders, readiness) holds a ``GatewayClient`` and calls
-``version_detail``; which protocol answers is a start-up setting.
+Everything above the gateway (services, loaders, readiness) holds a ``GatewayClient`` and calls ``call`` with
+a method name (``graph.gateway.methods``) and its arguments; which protocol answers is a start-up setting.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import BusinessError, GatewayError, GatewayTransportError, SignatureError
+from graph.gateway.methods import VERSION_DETAIL
 from graph.gateway.transport import GatewayTransport
 
 log = logging.getLogger("graph.gateway.client")
@@ -133,11 +134,20 @@ class GatewayClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def call(
+        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None
+    ) -> dict[str, Any]:
+        """Call the read ``method`` with ``params``; retry what the gateway calls transient; return the verified
+        answer's fields (v2: the success node, ``code`` and ``msg`` included; v3: the bare fields)."""
+        raise NotImplementedError
+
     async def version_detail(
         self, app_version: str, bundle_id: str, app_auth_token: str | None = None
     ) -> dict[str, Any]:
         """The verified answer of ``alipay.open.mini.version.detail.query`` for one version on one client."""
-        raise NotImplementedError
+        return await self.call(
+            VERSION_DETAIL, {"app_version": app_version, "bundle_id": bundle_id}, app_auth_token=app_auth_token
+        )
 
     async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.

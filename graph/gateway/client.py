@@ -25,29 +25,24 @@ from graph.gateway.errors import (
     SignatureError,
     response_error,
 )
+from graph.gateway.methods import VERSION_DETAIL
 from graph.gateway.response import ERROR_NODE, GatewayAnswer, find_answer
 
 __all__ = ["AlipayClient", "Backoff", "Clock", "Credentials", "Sleep"]
 
-VERSION_DETAIL_METHOD = "alipay.open.mini.version.detail.query"
+VERSION_DETAIL_METHOD = VERSION_DETAIL
 SUCCESS_CODE = "10000"
 
 
 class AlipayClient(GatewayClient):
     """Signed calls to the Alipay open-platform v2 gateway (``gateway.do``)."""
 
-    async def version_detail(
-        self, app_version: str, bundle_id: str, app_auth_token: str | None = None
-    ) -> dict[str, Any]:
-        """The verified ``alipay.open.mini.version.detail.query`` node for one version on one client."""
-        biz = {"app_version": app_version, "bundle_id": bundle_id}
-        return await self.call(VERSION_DETAIL_METHOD, biz, app_auth_token=app_auth_token)
-
     async def call(
-        self, method: str, biz_content: Mapping[str, Any], *, app_auth_token: str | None = None
+        self, method: str, params: Mapping[str, Any], *, app_auth_token: str | None = None
     ) -> dict[str, Any]:
-        """Call ``method``; retry what the gateway calls transient; return the verified success node."""
-        biz_text = json.dumps(biz_content, ensure_ascii=False, separators=(",", ":"))
+        """Call ``method`` with ``params`` as ``biz_content``; retry what the gateway calls transient; return the
+        verified success node."""
+        biz_text = json.dumps(params, ensure_ascii=False, separators=(",", ":"))
         return await self._retrying(method, lambda: self._attempt(method, biz_text, app_auth_token))
 
     def signed_params(self, method: str, biz_text: str, app_auth_token: str | None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The v3 (OpenAPI 3) client: ``GET /v3/alipay/open/mini/version/detail/query`` with a signed header.
+"""The v3 (OpenAPI 3) client: ``GET /v3/<method as a path>?<arguments>`` with a signed header.
 
 Request: ``Authorization: ALIPAY-SHA256withRSA app_id=..[,app_cert_sn=..],nonce=..,timestamp=..,sign=..``
 where ``sign`` covers ``authString\\nMETHOD\\npath?query\\nbody\\n`` (plus ``appAuthToken\\n`` when acting
@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import httpx
 
@@ -31,10 +31,11 @@ from graph.gateway.errors import (
     SignatureError,
     v3_response_error,
 )
+from graph.gateway.methods import VERSION_DETAIL, v3_path
 from graph.gateway.signing import SignType
 
 DEFAULT_V3_GATEWAY_URL = "https://openapi.alipay.com"
-VERSION_DETAIL_PATH = "/v3/alipay/open/mini/version/detail/query"
+VERSION_DETAIL_PATH = v3_path(VERSION_DETAIL)
 AUTH_SCHEME = "ALIPAY-SHA256withRSA"
 # Header names, lower case as Alipay writes them (HTTP header names are case-insensitive).
 APP_AUTH_TOKEN_HEADER = "alipay-app-auth-token"  # noqa: S105  (a header name, not a token)
@@ -104,13 +105,15 @@ class AlipayV3Client(GatewayClient):
         )
         self._nonce = nonce
 
-    async def version_detail(
-        self, app_version: str, bundle_id: str, app_auth_token: str | None = None
+    async def call(
+        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None
     ) -> dict[str, Any]:
-        """The verified answer (the bare fields, no ``_response`` wrapper) for one version on one client."""
-        query = urlencode({"app_version": app_version, "bundle_id": bundle_id}, quote_via=quote)
-        url = httpx.URL(f"{self._url}{VERSION_DETAIL_PATH}?{query}")
-        return await self._retrying(VERSION_DETAIL_PATH, lambda: self._attempt(url, app_auth_token))
+        """GET ``method``'s v3 path with ``params`` in the query string; the verified answer (the bare fields, no
+        ``_response`` wrapper)."""
+        path = v3_path(method)
+        query = "&".join(f"{_quote(name)}={_quote(value)}" for name, value in params.items())
+        url = httpx.URL(f"{self._url}{path}?{query}" if query else f"{self._url}{path}")
+        return await self._retrying(path, lambda: self._attempt(url, app_auth_token))
 
     def signed_headers(self, method: str, path_query: str, body: str, app_auth_token: str | None) -> dict[str, str]:
         """The headers that authenticate one request (a fresh nonce and timestamp each time)."""
@@ -194,6 +197,12 @@ class AlipayV3Client(GatewayClient):
         if not isinstance(value, dict):
             raise GatewayProtocolError("gateway answer is not a JSON object")
         return value
+
+
+def _quote(value: str) -> str:
+    """Percent-encode as the transports send it: aiohttp (yarl) decodes ``%2C`` and the other characters kept
+    here, and the signature covers the request target as it goes on the wire. httpx leaves them as they are."""
+    return quote(value, safe="!$'()*,:@/?")
 
 
 def _is_json(body: str) -> bool:

@@ -42,7 +42,7 @@ def cdn_page() -> Page:
 
 
 def example_operation() -> str:
-    """The operation a first-time visitor finds in the editor (demo data: version 0.0.1 on every client)."""
+    """The operation a first-time visitor finds in the editor: a release dashboard over the demo data."""
     return (IDE_DIR / "example.graphql").read_text(encoding="utf-8")
 
 

@@ -31,5 +31,12 @@ class Call:
     alipay_root_cert_sn: str | None = None
 
     @property
+    def api(self) -> str | None:
+        """The method called, by its v2 name whatever the protocol (v3 logs ``GET /v3/a/b/c``: ``a.b.c``)."""
+        if self.method is not None and self.method.startswith("GET /v3/"):
+            return self.method.removeprefix("GET /v3/").replace("/", ".")
+        return self.method
+
+    @property
     def has_app_auth_token(self) -> bool:
         return self.app_auth_token_digest is not None

@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graph.gateway import aes
+from graph.gateway.methods import READ_METHODS
 from graph.gateway.signing import SHANGHAI, TIMESTAMP_FORMAT, SignType, sign_content, verify
 from graph.sandbox.seed import DEFAULT_BUNDLE_ID
-from graph.sandbox.wire import METHOD, SUB_MSG, error_node
+from graph.sandbox.wire import SUB_MSG, error_node
 
 _REQUIRED = (
     ("app_id", "isv.missing-app-id"),
@@ -167,7 +168,7 @@ def check_protocol(
     content = sign_content(params)
     if not verify(content.encode("utf-8"), params["sign"], app.public_key, sign_type):
         raise Refusal("40002", "isv.invalid-signature", _bad_signature_msg(params))
-    if params["method"] != METHOD:
+    if params["method"] not in READ_METHODS:
         raise Refusal("40002", "isv.invalid-method")
     token = params.get("app_auth_token")
     if token and token not in auth_tokens:

@@ -135,45 +135,45 @@ def business_node(fault: Fault) -> dict[str, Any]:
     return error_node("40004", fault.sub_code, fault.sub_msg or SUB_MSG.get(fault.sub_code, fault.sub_code))
 
 
-def render(fault: Fault, answer: Mapping[str, Any], seal: Seal) -> Wire:
-    """What goes on the wire instead of ``answer``, the node the call would otherwise have got."""
+def render(fault: Fault, answer: Mapping[str, Any], seal: Seal, node_name: str = METHOD_NODE) -> Wire:
+    """What goes on the wire instead of ``answer``, the ``node_name`` node the call would otherwise have got."""
     match fault.kind:
         case FaultKind.BUSY:
-            return seal.wire(METHOD_NODE, error_node("20000", "isp.unknow-error"))
+            return seal.wire(node_name, error_node("20000", "isp.unknow-error"))
         case FaultKind.SYSTEM_ERROR:
-            return seal.wire(METHOD_NODE, error_node("40004", "SYSTEM_ERROR"))
+            return seal.wire(node_name, error_node("40004", "SYSTEM_ERROR"))
         case FaultKind.CALL_LIMITED:
-            return seal.wire(METHOD_NODE, error_node("40005", "isv.app-call-limited"))
+            return seal.wire(node_name, error_node("40005", "isv.app-call-limited"))
         case FaultKind.BUSINESS_ERROR:
-            return seal.wire(METHOD_NODE, business_node(fault))
+            return seal.wire(node_name, business_node(fault))
         case FaultKind.BAD_SIGNATURE:
             text = seal.text(answer)
             other = seal.sign(text + " ")
-            return Wire(body_text(METHOD_NODE, text, other, seal.cert_sn).encode("utf-8"), code=answer["code"])
+            return Wire(body_text(node_name, text, other, seal.cert_sn).encode("utf-8"), code=answer["code"])
         case FaultKind.TAMPERED:
             text = seal.text(answer)
             good = seal.sign(text)
-            return Wire(body_text(METHOD_NODE, tampered(text), good, seal.cert_sn).encode("utf-8"), code=answer["code"])
+            return Wire(body_text(node_name, tampered(text), good, seal.cert_sn).encode("utf-8"), code=answer["code"])
         case FaultKind.DUPLICATE_NODE:
-            genuine = seal.wire(METHOD_NODE, answer).body.decode("utf-8")
-            body = f'{genuine[:-1]},"{METHOD_NODE}":{seal.text(forged(answer))}}}'
+            genuine = seal.wire(node_name, answer).body.decode("utf-8")
+            body = f'{genuine[:-1]},"{node_name}":{seal.text(forged(answer))}}}'
             return Wire(body.encode("utf-8"), code=answer["code"])
         case FaultKind.UNSIGNED_SUCCESS:
-            return seal.unsigned().wire(METHOD_NODE, as_success(answer))
+            return seal.unsigned().wire(node_name, as_success(answer))
         case FaultKind.UNSIGNED_ERROR:
             return Seal(None).wire(ERROR_NODE, error_node("40002", "isv.invalid-app-id"))
         case FaultKind.GARBAGE_BODY:
             return Wire(GARBAGE_PAGE)
         case FaultKind.TRUNCATED_JSON:
-            full = seal.wire(METHOD_NODE, answer).body
+            full = seal.wire(node_name, answer).body
             return Wire(full[: len(full) // 2])
         case FaultKind.HTTP_502:
             return Wire(BAD_GATEWAY_PAGE, status=502, content_type="text/html")
         case FaultKind.SLOW:
-            return seal.wire(METHOD_NODE, answer)
+            return seal.wire(node_name, answer)
         case FaultKind.WRONG_KEY:
-            return replace(seal, key=stranger_key()).wire(METHOD_NODE, answer)
+            return replace(seal, key=stranger_key()).wire(node_name, answer)
         case FaultKind.WRONG_CERT_SN:
-            return replace(seal, cert_sn=ROTATED_CERT_SN).wire(METHOD_NODE, answer)
+            return replace(seal, cert_sn=ROTATED_CERT_SN).wire(node_name, answer)
         case FaultKind.WRONG_ENCRYPT_KEY:
-            return replace(seal, encrypt_key=stranger_aes_key()).wire(METHOD_NODE, answer)
+            return replace(seal, encrypt_key=stranger_aes_key()).wire(node_name, answer)

@@ -4,9 +4,10 @@ v2 (``POST /gateway.do``): it checks requests in Alipay's order (parameters, app
 Beijing time, certificate SNs, signature, method, merchant token, biz_content, decrypted first when
 ``encrypt_type=AES``), signs every answer it can with the Alipay key (an app it does not know gets an
 unsigned ``error_response``). v3 (``GET /v3/...``): see ``graph.sandbox.v3``. Apps are registered
-in public-key or certificate mode, with or without an AES key. Both sides serve the seeded versions,
-replay the same scripted faults and write one call log, so tests can assert retries, batching and caching
-as observable behaviour whatever the protocol.
+in public-key or certificate mode, with or without an AES key. Both sides serve the four read APIs of
+``graph.sandbox.apis`` over the seeded versions, replay the same scripted faults (per method and version, if
+asked) and write one call log, so tests can assert retries, batching and caching as observable behaviour
+whatever the protocol.
 """
 
 from __future__ import annotations
@@ -25,22 +26,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from graph.gateway.methods import READ_METHODS, response_node, v3_path
 from graph.gateway.signing import SignType
 from graph.gateway.v3 import (
     APP_AUTH_TOKEN_HEADER,
     AUTH_SCHEME,
     ENCRYPT_TYPE_HEADER,
     ROOT_CERT_SN_HEADER,
-    VERSION_DETAIL_PATH,
 )
-from graph.sandbox import faults, v3
+from graph.sandbox import apis, faults, v3
 from graph.sandbox.calls import Call, token_digest
 from graph.sandbox.checks import (
     App,
     Refusal,
     biz_text,
     check_protocol,
-    find_version,
     merge_params,
     parse_biz,
     requested,
@@ -48,8 +48,10 @@ from graph.sandbox.checks import (
 )
 from graph.sandbox.credentials import DemoCredentials
 from graph.sandbox.faults import Fault
-from graph.sandbox.seed import DEFAULT_BUNDLE_ID, KNOWN_BUNDLE_IDS, SEED_VERSIONS
-from graph.sandbox.wire import ERROR_NODE, METHOD, METHOD_NODE, Seal, Wire, success_node
+from graph.sandbox.seed import KNOWN_BUNDLE_IDS, SEED_VERSIONS
+from graph.sandbox.wire import ERROR_NODE, Seal, Wire, success_node
+
+_V3_METHODS = {v3_path(method): method for method in READ_METHODS}
 
 
 @dataclass
@@ -57,6 +59,7 @@ class _Queued:
     fault: Fault
     remaining: int
     app_version: str | None
+    method: str | None
 
 
 def _utc_now() -> datetime:
@@ -64,7 +67,7 @@ def _utc_now() -> datetime:
 
 
 class SandboxGateway:
-    """POST /gateway.do, as ``alipay.open.mini.version.detail.query`` answers it."""
+    """POST /gateway.do and GET /v3/..., as Alipay's mini-program read APIs answer them."""
 
     def __init__(
         self,
@@ -78,6 +81,8 @@ class SandboxGateway:
         timestamp_tolerance_s: float = 900,
         alipay_cert_sn: str | None = None,
         alipay_root_cert_sn: str | None = None,
+        experiences: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        base_info: Mapping[str, Any] | None = None,
     ) -> None:
         """``apps`` maps app ids to their public key (public-key mode) or an ``App``; certificate-mode apps
         need ``alipay_cert_sn`` (of the certificate of ``alipay_private_key``) and ``alipay_root_cert_sn``."""
@@ -94,6 +99,8 @@ class SandboxGateway:
         # Clients beyond the five exist upstream; any a test seeds is one the gateway knows.
         seeded = [self._versions, *self._tenants.values()]
         self._bundle_ids = frozenset(KNOWN_BUNDLE_IDS) | {bundle_id for vs in seeded for _, bundle_id in vs}
+        self._experiences = dict(experiences or {})  # (version, client) -> a trial answer other than the derived one
+        self._base_info = base_info
         self._clock = clock
         self._tolerance_s = timestamp_tolerance_s
         self._faults: list[_Queued] = []
@@ -105,7 +112,7 @@ class SandboxGateway:
         self.app = Starlette(
             routes=[
                 Route("/gateway.do", self._endpoint, methods=["GET", "POST"]),
-                Route(VERSION_DETAIL_PATH, self._v3_endpoint, methods=["GET"]),
+                *(Route(path, self._v3_endpoint, methods=["GET"]) for path in _V3_METHODS),
             ]
         )
 
@@ -118,12 +125,14 @@ class SandboxGateway:
             auth_tokens=auth_tokens,
         )
 
-    def fail_next(self, fault: Fault, *, times: int = 1, app_version: str | None = None) -> None:
-        """Answer the next ``times`` calls that pass the request checks (and ask for ``app_version``, if given)
-        with ``fault``. Faults queue in order; a refused request consumes none."""
+    def fail_next(
+        self, fault: Fault, *, times: int = 1, app_version: str | None = None, method: str | None = None
+    ) -> None:
+        """Answer the next ``times`` calls that pass the request checks (and ask for ``app_version`` and call the
+        v2-named ``method``, if given) with ``fault``. Faults queue in order; a refused request consumes none."""
         if times < 1:
             raise ValueError("times must be >= 1")
-        self._faults.append(_Queued(fault, times, app_version))
+        self._faults.append(_Queued(fault, times, app_version, method))
 
     def reset(self) -> None:
         self.calls.clear()
@@ -145,9 +154,9 @@ class SandboxGateway:
         finally:
             self.in_flight -= 1
 
-    def _take_fault(self, app_version: str | None) -> Fault | None:
+    def _take_fault(self, method: str, app_version: str | None) -> Fault | None:
         for queued in self._faults:
-            if queued.app_version is None or queued.app_version == app_version:
+            if queued.app_version in (None, app_version) and queued.method in (None, method):
                 queued.remaining -= 1
                 if queued.remaining == 0:
                     self._faults.remove(queued)
@@ -174,7 +183,7 @@ class SandboxGateway:
                 headers={"Allow": "POST"},
             )
         async with self._serving():
-            wire, outcome = await self._answer(params, biz, biz_refusal, app_version, bundle_id)
+            wire, outcome = await self._answer(params, biz, biz_refusal)
         self._log_v2(params, app_version, bundle_id, outcome, wire)
         return Response(wire.body, wire.status, media_type=wire.content_type)
 
@@ -221,10 +230,9 @@ class SandboxGateway:
         params: Mapping[str, str],
         biz: Mapping[str, Any] | None,
         biz_refusal: Refusal | None,
-        app_version: str | None,
-        bundle_id: str | None,
     ) -> tuple[Wire, str]:
         app = self._apps.get(params.get("app_id", ""))
+        method = params.get("method", "")
         sign_type = sign_type_of(params) or SignType.RSA2
         try:
             check_protocol(
@@ -238,25 +246,26 @@ class SandboxGateway:
                 biz_refusal=biz_refusal,
             )
         except Refusal as refusal:
-            node_name = METHOD_NODE if app is not None and params.get("method") == METHOD else ERROR_NODE
+            node_name = response_node(method) if app is not None and method in READ_METHODS else ERROR_NODE
             return self._seal(app, sign_type, encrypted=False).wire(node_name, refusal.node), refusal.outcome
         # The request decrypted, so the API's answer goes back encrypted with the same key.
         seal = self._seal(app, sign_type, encrypted=bool(params.get("encrypt_type")))
-        node, outcome, fault = await self._api(app_version, bundle_id, params.get("app_auth_token"))
+        node, outcome, fault = await self._api(method, biz or {}, params["app_id"], params.get("app_auth_token"))
         if fault is None:
-            return seal.wire(METHOD_NODE, node), outcome
-        return faults.render(fault, node, seal), fault.name
+            return seal.wire(response_node(method), node), outcome
+        return faults.render(fault, node, seal, response_node(method)), fault.name
 
     async def _api(
-        self, app_version: str | None, bundle_id: str | None, app_auth_token: str | None
+        self, method: str, args: Mapping[str, Any], app_id: str, app_auth_token: str | None
     ) -> tuple[dict[str, Any], str, Fault | None]:
         """The API's own answer (as a v2 node), its outcome, and the fault that replaces it, if one is queued."""
-        fault = self._take_fault(app_version)
+        fault = self._take_fault(method, requested(args)[0])
         if fault is not None and fault.delay_s:
             await asyncio.sleep(fault.delay_s)
+        versions = self._tenants.get(app_auth_token or "", self._versions)
+        data = apis.Data(versions, self._bundle_ids, app_id, self._base_info, self._experiences)
         try:
-            versions = self._tenants.get(app_auth_token or "", self._versions)
-            return success_node(find_version(versions, self._bundle_ids, app_version, bundle_id)), "ok", fault
+            return success_node(apis.answer(method, args, data)), "ok", fault
         except Refusal as refusal:
             return refusal.node, refusal.outcome, fault
 
@@ -267,8 +276,8 @@ class SandboxGateway:
         # What the client signed: the request target exactly as it arrived, query included.
         path_query = raw_path.decode("latin-1") + (f"?{query}" if query else "")
         args = dict(parse_qsl(query, keep_blank_values=True))
-        app_version = args.get("app_version", "").strip() or None
-        bundle_id = args.get("bundle_id") or DEFAULT_BUNDLE_ID
+        method = _V3_METHODS[request.url.path]
+        app_version, bundle_id = requested(args)
         fields = _auth_fields(request.headers.get("authorization"))
         app = self._apps.get(fields.get("app_id", ""))
         encrypted = bool(request.headers.get(ENCRYPT_TYPE_HEADER))
@@ -291,7 +300,7 @@ class SandboxGateway:
             else:
                 seal = self._v3_seal(app, now, encrypted=encrypted)
                 node, outcome, fault = await self._api(
-                    app_version, bundle_id, request.headers.get(APP_AUTH_TOKEN_HEADER)
+                    method, args, fields["app_id"], request.headers.get(APP_AUTH_TOKEN_HEADER)
                 )
                 wire = seal.wire(node) if fault is None else v3.render(fault, node, seal)
                 outcome = outcome if fault is None else fault.name
@@ -299,7 +308,7 @@ class SandboxGateway:
         self.calls.append(
             Call(
                 app_id=fields.get("app_id"),
-                method="GET " + VERSION_DETAIL_PATH,
+                method="GET " + v3_path(method),
                 sign_type=AUTH_SCHEME if fields else None,
                 timestamp=fields.get("timestamp"),
                 app_version=app_version,

@@ -271,3 +271,21 @@ def _build() -> dict[tuple[str, str], Mapping[str, Any]]:
 
 
 SEED_VERSIONS: Mapping[tuple[str, str], Mapping[str, Any]] = MappingProxyType(_build())
+
+# alipay.open.mini.baseinfo.query: the same app as the versions above (its name, logo, the categories of its
+# current versions as one "level1_level2;" string, the packages they use).
+SEED_BASE_INFO: Mapping[str, Any] = MappingProxyType(
+    {
+        "app_name": _APP["app_name"],
+        "app_english_name": _APP["app_english_name"],
+        "app_slogan": _APP["app_slogan"],
+        "app_desc": _APP["app_desc"],
+        "app_logo": _APP["app_logo"],
+        "category_names": "购物_零售门店;生活服务_便民服务;",
+        "package_names": [_BASIC_PACKAGE["package_name"], _MEMBER_PACKAGE["package_name"]],
+        "safe_domains": ["api.demo-shop.example.com", "img.demo-shop.example.com"],
+        "service_email": _APP["service_email"],
+        "service_phone": _APP["service_phone"],
+        "registration_limit_release": False,
+    }
+)

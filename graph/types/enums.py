@@ -79,10 +79,32 @@ class AuditResult(enum.Enum):
     UNKNOWN = strawberry.enum_value("UNKNOWN", description=_UNKNOWN)
 
 
+@strawberry.enum(description="Packaging state of the trial (experience) build of a version (体验版打包状态).")
+class ExperienceStatus(enum.Enum):
+    PACKAGED = strawberry.enum_value(
+        "PACKAGED",
+        description="Packaged: the trial build can be scanned (打包成功); upstream `expVersionPackged` (sic).",
+    )
+    PACKAGING = strawberry.enum_value(
+        "PACKAGING", description="Being packaged (打包中); upstream `expVersionPackaging`."
+    )
+    NOT_EXPERIENCE = strawberry.enum_value(
+        "NOT_EXPERIENCE", description="This version is not the trial build (非体验版); upstream `notExpVersion`."
+    )
+    UNKNOWN = strawberry.enum_value("UNKNOWN", description=_UNKNOWN)
+
+
 # Upstream spellings that are not member names (upper case).
 _ALIASES: dict[type[enum.Enum], dict[str, str]] = {
     ScanResult: {"TRUE": "PASSED", "FALSE": "FAILED", "NAN": "SCANNING"},
     ServiceRegionType: {"GLOBLE": "GLOBAL"},
+    # Alipay's own misspelling, and the spelling it may one day correct it to.
+    ExperienceStatus: {
+        "EXPVERSIONPACKGED": "PACKAGED",
+        "EXPVERSIONPACKAGED": "PACKAGED",
+        "EXPVERSIONPACKAGING": "PACKAGING",
+        "NOTEXPVERSION": "NOT_EXPERIENCE",
+    },
 }
 
 

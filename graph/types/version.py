@@ -23,6 +23,8 @@ from graph.types.enums import (
     ServiceRegionType,
     parse_enum,
 )
+from graph.types.experience import MiniAppExperience
+from graph.types.upstream import UpstreamInfo
 
 _BASE_PROMOTE = " Present when the version was submitted for review with audit_rule base_promote."
 _BEIJING = " Beijing time (+08:00)."
@@ -126,6 +128,10 @@ class AuditRecord:
         )
 
 
+async def _experience(root: MiniAppVersion, info: UpstreamInfo) -> MiniAppExperience | None:
+    return MiniAppExperience.from_gateway(await info.context.experience(root.app_version, root.bundle_id))
+
+
 @strawberry.federation.type(
     keys=["appVersion bundleId"],
     description=(
@@ -210,6 +216,12 @@ class MiniAppVersion:
     )
     promote_audit_record: AuditRecord | None = strawberry.field(
         description="Why the marketing review rejected the version (营销审核驳回原因)." + _BASE_PROMOTE
+    )
+
+    experience: MiniAppExperience | None = strawberry.field(
+        resolver=_experience,
+        description="The trial (experience) build of this version on this client "
+        "(alipay.open.mini.experience.query; fetched only when selected).",
     )
 
     @classmethod

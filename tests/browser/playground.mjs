@@ -78,7 +78,7 @@ try {
   // GraphiQL has rendered its editors once the query editor holds the example operation.
   await page.waitForFunction(() => {
     const editor = document.querySelector(".graphiql-query-editor .CodeMirror");
-    return editor && editor.CodeMirror && editor.CodeMirror.getValue().includes("miniAppVersions");
+    return editor && editor.CodeMirror && editor.CodeMirror.getValue().includes("miniApp {");
   });
   report.placeholder = await page.evaluate(() => document.querySelector("#api-key").placeholder);
 
