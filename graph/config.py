@@ -54,6 +54,8 @@ class Settings:
     cache_ttl_s: float = 60.0
     cache_error_ttl_s: float = 10.0
     cache_max_entries: int = 10000
+    cache_max_bytes: int = 32 * 1024 * 1024  # each in-process cache: answers, responses, APQ documents, parsed ones
+    response_max_cached_bytes: int = 256 * 1024  # a larger response is served, not kept
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
     allow_anonymous: bool = False
     introspection: bool = True
@@ -79,6 +81,7 @@ class Settings:
     operations: Manifest | None = field(default=None, repr=False)  # GRAPH_OPERATIONS_FILE, read at start-up
     apq_max_documents: int = 10000  # bound of the in-memory store of registered documents
     apq_ttl_s: float = 86400.0  # how long a registered document is kept (memory and Redis)
+    apq_max_document_bytes: int = 16 * 1024  # a larger document is refused at registration
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -107,6 +110,8 @@ class Settings:
             cache_ttl_s=_number(env, "GRAPH_CACHE_TTL_S", 60.0, float, minimum=0, maximum=86400),
             cache_error_ttl_s=_number(env, "GRAPH_CACHE_ERROR_TTL_S", 10.0, float, minimum=0, maximum=86400),
             cache_max_entries=_number(env, "GRAPH_CACHE_MAX_ENTRIES", 10000, int, minimum=1, maximum=10**8),
+            cache_max_bytes=_number(env, "GRAPH_CACHE_MAX_BYTES", 32 << 20, int, minimum=1 << 16, maximum=1 << 40),
+            response_max_cached_bytes=_number(env, "GRAPH_RESPONSE_MAX_CACHED_BYTES", 256 << 10, int, minimum=0),
             api_keys=_api_keys(env),
             allow_anonymous=demo or _flag(env, "GRAPH_ALLOW_ANONYMOUS", False),
             introspection=_flag(env, "GRAPH_INTROSPECTION", True),
@@ -132,6 +137,7 @@ class Settings:
             operations=_operations(env.get("GRAPH_OPERATIONS_FILE", "").strip(), persisted),
             apq_max_documents=_number(env, "GRAPH_APQ_MAX_DOCUMENTS", 10000, int, minimum=1, maximum=10**7),
             apq_ttl_s=_number(env, "GRAPH_APQ_TTL_S", 86400.0, float, minimum=1, maximum=30 * 86400),
+            apq_max_document_bytes=_number(env, "GRAPH_APQ_MAX_DOCUMENT_BYTES", 16 << 10, int, minimum=64),
         )
 
     @property

@@ -228,6 +228,8 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "cache_ttl_s": 60.0,
         "cache_error_ttl_s": 10.0,
         "cache_max_entries": 10000,
+        "cache_max_bytes": 32 * 1024 * 1024,
+        "response_max_cached_bytes": 256 * 1024,
         "api_keys": frozenset(),
         "allow_anonymous": False,
         "introspection": True,
@@ -253,6 +255,7 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "operations": None,
         "apq_max_documents": 10000,
         "apq_ttl_s": 86400.0,
+        "apq_max_document_bytes": 16 * 1024,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -326,6 +329,12 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_CACHE_TTL_S", "-1", "must be between 0 and 86400"),
     ("GRAPH_CACHE_ERROR_TTL_S", "soon", "expected a number"),
     ("GRAPH_CACHE_MAX_ENTRIES", "0", "must be between 1 and 100000000"),
+    ("GRAPH_CACHE_MAX_BYTES", "65535", "must be between 65536 and 1099511627776"),
+    ("GRAPH_CACHE_MAX_BYTES", "64MiB", "expected a whole number"),
+    ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "-1", "must be between 0 and 1000000000"),
+    ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "1e6", "expected a whole number"),
+    ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "63", "must be between 64 and 1000000000"),
+    ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "16k", "expected a whole number"),
     ("GRAPH_MAX_CONCURRENCY", "many", "expected a whole number"),
     ("GRAPH_MAX_BUNDLE_IDS", "0", "must be between 1 and 1000000000"),
     ("GRAPH_MAX_BUNDLE_IDS", "ten", "expected a whole number"),
@@ -680,3 +689,16 @@ def test_apq_store_settings(env: dict[str, str]) -> None:
     assert (settings.apq_max_documents, settings.apq_ttl_s) == (50, 300.0)
     assert "GRAPH_APQ_MAX_DOCUMENTS" in str(_config_error({**env, "GRAPH_APQ_MAX_DOCUMENTS": "0"}))
     assert "GRAPH_APQ_TTL_S" in str(_config_error({**env, "GRAPH_APQ_TTL_S": "forever"}))
+
+
+def test_memory_bound_settings(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(
+        {
+            **env,
+            "GRAPH_CACHE_MAX_BYTES": str(8 << 20),
+            "GRAPH_RESPONSE_MAX_CACHED_BYTES": "0",  # no response is kept
+            "GRAPH_APQ_MAX_DOCUMENT_BYTES": "4096",
+        }
+    )
+    assert (settings.cache_max_bytes, settings.response_max_cached_bytes) == (8 << 20, 0)
+    assert settings.apq_max_document_bytes == 4096

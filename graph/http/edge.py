@@ -79,6 +79,7 @@ class GraphQLEdge:
             mode=self._settings.persisted_queries,
             manifest=self._settings.operations,
             ttl_s=self._settings.apq_ttl_s,
+            max_document_bytes=self._settings.apq_max_document_bytes,
             clock=self._clock,
         )
 
