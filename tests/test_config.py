@@ -702,3 +702,19 @@ def test_memory_bound_settings(env: dict[str, str]) -> None:
     )
     assert (settings.cache_max_bytes, settings.response_max_cached_bytes) == (8 << 20, 0)
     assert settings.apq_max_document_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("GRAPH_CACHE_MAX_BYTES", "cache_max_bytes"),
+        ("GRAPH_CACHE_MAX_ENTRIES", "cache_max_entries"),
+        ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "response_max_cached_bytes"),
+        ("GRAPH_APQ_MAX_DOCUMENTS", "apq_max_documents"),
+        ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "apq_max_document_bytes"),
+    ],
+)
+def test_the_readme_states_the_memory_defaults(name: str, field: str) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+    assert row.split("|")[-2].strip().split()[0] == f"`{getattr(Settings(credentials=None), field)}`"

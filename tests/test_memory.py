@@ -27,7 +27,7 @@ import pytest
 from graphql import parse
 
 from graph.data.cache import ENTRY_OVERHEAD, Entry, open_cache, open_store
-from graph.data.lru import ExpiringLRU
+from graph.data.lru import ExpiringLRU, SizedLRU
 from graph.data.responses import RESPONSES, CachedResponse, response_size
 from graph.execution.complexity import document_size, tokens
 from graph.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
@@ -410,3 +410,20 @@ def test_a_parsed_document_costs_no_more_than_counted(document: str) -> None:
     tracemalloc.stop()
     counted = document_size(document, tokens(parsed))
     assert used <= counted
+
+
+def test_the_memo_keeps_nothing_over_a_quarter_and_drops_what_it_replaces() -> None:
+    memo: SizedLRU[str, str] = SizedLRU(1000)
+    memo.put("a", "small", 100)
+    memo.put("a", "large", 251)  # over a quarter of the bound: not kept, and the old value is not left behind
+    assert (memo.get("a"), len(memo), memo.size) == (None, 0, 0)
+
+
+def test_an_expired_entry_beyond_the_sweep_is_gone_when_read() -> None:
+    now = [0.0]
+    store: ExpiringLRU[str, int] = ExpiringLRU(10**9, 10**6, clock=lambda: now[0])
+    for i in range(100):
+        store.put(f"k{i}", i, 10, ttl_s=1)
+    now[0] = 2.0
+    assert store.get("k99") is None  # the sweep reached k0 to k31 only: k99 expired all the same
+    assert len(store) == 100 - 32 - 1
