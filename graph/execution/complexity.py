@@ -139,7 +139,10 @@ class DocumentLimits(SchemaExtension):
                     )
                     if refusal is not None:
                         raise GraphQLError(refusal.message, extensions=refusal.extensions) from None
-                    # Any other syntax error: Strawberry parses again and reports it the usual way.
+                    # Any other syntax error, with the code error masking gives it: left to Strawberry, the document
+                    # would be parsed again, on the loop.
+                    error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_PARSE_FAILED"}
+                    raise
                 else:
                     count = tokens(document)
                     self.parsed = Parsed(document, document_size(ctx.query, count), count)
