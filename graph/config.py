@@ -173,6 +173,7 @@ class Settings:
             else "off",
             "batching": self.max_batch_operations if self.allow_batching else "off",
             "cache_ttl_s": self.cache_ttl_s,
+            "cache_max_bytes": self.cache_max_bytes,
             "shutdown_grace_s": self.shutdown_grace_s,
             "persisted_queries": self.persisted_queries
             + (f" ({len(self.operations.operations)} operations)" if self.operations is not None else ""),

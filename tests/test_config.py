@@ -608,6 +608,7 @@ def test_summary_says_what_runs_and_nothing_secret(env: dict[str, str], app_keys
     assert summary["auth"] == "api keys (2)"
     assert (summary["retries"], summary["max_concurrency"], summary["shutdown_grace_s"]) == (2, 16, 20)
     assert (summary["rate_limit_per_min"], summary["breaker"], summary["batching"]) == (600, "5 failures, 10 s", "off")
+    assert summary["cache_max_bytes"] == 32 * 1024 * 1024
     shown = repr(summary)
     for secret in (*API_KEYS, "s3cret", "pw@"):
         assert secret not in shown
