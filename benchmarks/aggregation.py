@@ -72,7 +72,7 @@ async def stampede(url: str, sandbox: SandboxGateway, concurrent: int) -> int:
 async def memory_bound(max_entries: int) -> tuple[float, float]:
     """Traced memory (MiB) held by the memory cache after 10k and after 100k distinct keys, default bound."""
     node = dict(SEED_VERSIONS[("0.0.1", "com.alipay.alipaywallet")])
-    cache = open_cache("memory://", max_entries=max_entries)
+    cache = open_cache("memory://", max_bytes=Settings(credentials=None).cache_max_bytes, max_entries=max_entries)
     gc.collect()
     tracemalloc.start()
     readings = {}

@@ -403,7 +403,8 @@ def rss():
     return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
 async def main():
     node = dict(SEED_VERSIONS[("0.0.1", "com.alipay.alipaywallet")])
-    cache = open_cache("memory://", max_entries=Settings(credentials=None).cache_max_entries)
+    defaults = Settings(credentials=None)
+    cache = open_cache("memory://", max_bytes=defaults.cache_max_bytes, max_entries=defaults.cache_max_entries)
     out = {}
     for i in range(100_000):
         await cache.set(f"k:{i:064x}", Entry("ok", copy.deepcopy(node), 0.0), 60)

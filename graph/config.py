@@ -10,35 +10,23 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from graph.execution.manifest import Manifest, ManifestError, parse_manifest
-from graph.gateway import aes
-from graph.gateway.certs import CertLoadError, CertSNs, load_cert_mode
 from graph.gateway.credentials import Credentials
-from graph.gateway.keys import KeyLoadError, load_private_key, load_public_key
-from graph.gateway.signing import SignType
 from graph.gateway.v3 import DEFAULT_V3_GATEWAY_URL
+from graph.keyfiles import CERT_FILES as CERT_FILES, ConfigError as ConfigError, credentials, read
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 PROTOCOLS = ("v2", "v3")
 PERSISTED_MODES = ("off", "apq", "safelist")
-CERT_FILES = ("ALIPAY_APP_CERT_FILE", "ALIPAY_PUBLIC_CERT_FILE", "ALIPAY_ROOT_CERT_FILE")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 _API_KEY = re.compile(r"[\x21-\x7e]{1,256}")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or wrong; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +42,8 @@ class Settings:
     cache_ttl_s: float = 60.0
     cache_error_ttl_s: float = 10.0
     cache_max_entries: int = 10000
+    cache_max_bytes: int = 32 * 1024 * 1024  # each in-process cache: answers, responses, APQ documents, parsed ones
+    response_max_cached_bytes: int = 256 * 1024  # a larger response is served, not kept
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
     allow_anonymous: bool = False
     introspection: bool = True
@@ -83,6 +73,7 @@ class Settings:
     request_read_timeout_s: float = 10.0  # receiving one whole request, headers and body (then 408)
     max_connections: int = 0  # open connections per process; 0: what the file limit leaves (graph.http.server)
     keep_alive_s: int = 5  # an idle connection's life between requests (behind a proxy: above its idle timeout)
+    apq_max_document_bytes: int = 16 * 1024  # a larger document is refused at registration
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -100,7 +91,7 @@ class Settings:
         if persisted not in PERSISTED_MODES:
             raise ConfigError("GRAPH_PERSISTED_QUERIES: expected off, apq or safelist")
         return cls(
-            credentials=None if demo else _credentials(env, protocol),
+            credentials=None if demo else credentials(env, protocol),
             demo=demo,
             gateway_url=_url(env.get("ALIPAY_GATEWAY_URL", "").strip(), protocol),
             protocol=protocol,
@@ -111,6 +102,8 @@ class Settings:
             cache_ttl_s=_number(env, "GRAPH_CACHE_TTL_S", 60.0, float, minimum=0, maximum=86400),
             cache_error_ttl_s=_number(env, "GRAPH_CACHE_ERROR_TTL_S", 10.0, float, minimum=0, maximum=86400),
             cache_max_entries=_number(env, "GRAPH_CACHE_MAX_ENTRIES", 10000, int, minimum=1, maximum=10**8),
+            cache_max_bytes=_number(env, "GRAPH_CACHE_MAX_BYTES", 32 << 20, int, minimum=1 << 16, maximum=1 << 40),
+            response_max_cached_bytes=_number(env, "GRAPH_RESPONSE_MAX_CACHED_BYTES", 256 << 10, int, minimum=0),
             api_keys=_api_keys(env),
             allow_anonymous=demo or _flag(env, "GRAPH_ALLOW_ANONYMOUS", False),
             introspection=_flag(env, "GRAPH_INTROSPECTION", True),
@@ -140,6 +133,7 @@ class Settings:
             request_read_timeout_s=_number(env, "GRAPH_REQUEST_READ_TIMEOUT_S", 10.0, float, minimum=0.1, maximum=600),
             max_connections=_number(env, "GRAPH_MAX_CONNECTIONS", 0, int, minimum=0, maximum=10**7),
             keep_alive_s=_number(env, "GRAPH_KEEP_ALIVE_S", 5, int, minimum=1, maximum=3600),
+            apq_max_document_bytes=_number(env, "GRAPH_APQ_MAX_DOCUMENT_BYTES", 16 << 10, int, minimum=64),
         )
 
     @property
@@ -175,6 +169,7 @@ class Settings:
             else "off",
             "batching": self.max_batch_operations if self.allow_batching else "off",
             "cache_ttl_s": self.cache_ttl_s,
+            "cache_max_bytes": self.cache_max_bytes,
             "shutdown_grace_s": self.shutdown_grace_s,
             "persisted_queries": self.persisted_queries
             + (f" ({len(self.operations.operations)} operations)" if self.operations is not None else ""),
@@ -254,7 +249,7 @@ def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
     inline, path = env.get("GRAPH_API_KEYS", "").strip(), env.get("GRAPH_API_KEYS_FILE", "").strip()
     if inline and path:
         raise ConfigError("GRAPH_API_KEYS and GRAPH_API_KEYS_FILE: set one, not both")
-    name, text = ("GRAPH_API_KEYS_FILE", _read(path, "GRAPH_API_KEYS_FILE")) if path else ("GRAPH_API_KEYS", inline)
+    name, text = ("GRAPH_API_KEYS_FILE", read(path, "GRAPH_API_KEYS_FILE")) if path else ("GRAPH_API_KEYS", inline)
     keys = [key.strip() for key in re.split(r"[,\n]", text) if key.strip()]
     for position, key in enumerate(keys, 1):
         # A key is sent as "Authorization: Bearer KEY": anything but visible ASCII could never match. Never quoted.
@@ -272,79 +267,6 @@ def _operations(path: str, mode: str) -> Manifest | None:
     if mode == "off":
         raise ConfigError("GRAPH_OPERATIONS_FILE: persisted queries are off (GRAPH_PERSISTED_QUERIES=off)")
     try:
-        return parse_manifest(_read(path, "GRAPH_OPERATIONS_FILE"))
+        return parse_manifest(read(path, "GRAPH_OPERATIONS_FILE"))
     except ManifestError as exc:
         raise ConfigError(f"GRAPH_OPERATIONS_FILE: {path}: {exc}") from None
-
-
-def _secret(env: Mapping[str, str], name: str) -> tuple[str, str]:
-    """A key from ``NAME`` or the file named by ``NAME_FILE`` (files keep keys out of the process environment)."""
-    found = _optional_secret(env, name)
-    if found is None:
-        raise ConfigError(f"{name} (or {name}_FILE) is required unless --demo")
-    return found
-
-
-def _optional_secret(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
-    inline, path = env.get(name, "").strip(), env.get(f"{name}_FILE", "").strip()
-    if inline and path:
-        raise ConfigError(f"{name} and {name}_FILE: set one, not both")
-    if path:
-        return _read(path, f"{name}_FILE"), f"{name}_FILE"
-    return (inline, name) if inline else None
-
-
-def _read(path: str, name: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{name}: cannot read {path} ({type(exc).__name__})") from None
-
-
-def _credentials(env: Mapping[str, str], protocol: str) -> Credentials:
-    app_id = env.get("ALIPAY_APP_ID", "").strip()
-    if not app_id:
-        raise ConfigError("ALIPAY_APP_ID is required unless --demo")
-    if not re.fullmatch(r"[0-9]{1,32}", app_id):
-        raise ConfigError("ALIPAY_APP_ID: expected the app's numeric id (at most 32 digits)")
-    sign_type_raw = env.get("ALIPAY_SIGN_TYPE", "RSA2").strip().upper() or "RSA2"
-    try:
-        sign_type = SignType(sign_type_raw)
-    except ValueError:
-        raise ConfigError("ALIPAY_SIGN_TYPE: expected RSA2 or RSA") from None
-    if protocol == "v3" and sign_type is not SignType.RSA2:
-        raise ConfigError("ALIPAY_SIGN_TYPE: the v3 protocol signs with RSA2 only (unset it or set RSA2)")
-    cert_files = {name: env.get(name, "").strip() for name in CERT_FILES}
-    try:
-        private_key = load_private_key(*_secret(env, "ALIPAY_APP_PRIVATE_KEY"))
-        if any(cert_files.values()):
-            public_key, certs = _cert_mode(env, cert_files, private_key)
-        else:
-            public_key, certs = load_public_key(*_secret(env, "ALIPAY_PUBLIC_KEY")), None
-        encrypt = _optional_secret(env, "ALIPAY_ENCRYPT_KEY")
-        encrypt_key = None if encrypt is None else aes.load_key(*encrypt)
-    except (KeyLoadError, CertLoadError, aes.AesKeyError) as exc:
-        raise ConfigError(str(exc)) from None
-    return Credentials(app_id, private_key, public_key, sign_type, certs=certs, encrypt_key=encrypt_key)
-
-
-def _cert_mode(
-    env: Mapping[str, str], files: Mapping[str, str], private_key: rsa.RSAPrivateKey
-) -> tuple[rsa.RSAPublicKey, CertSNs]:
-    """Certificate mode (公钥证书模式): all three files, and no public key beside them."""
-    if env.get("ALIPAY_PUBLIC_KEY", "").strip() or env.get("ALIPAY_PUBLIC_KEY_FILE", "").strip():
-        raise ConfigError(
-            "ALIPAY_PUBLIC_KEY and ALIPAY_*_CERT_FILE: set Alipay's public key or the three certificates, not both"
-        )
-    missing = [name for name, path in files.items() if not path]
-    if missing:
-        raise ConfigError(f"certificate mode needs {', '.join(CERT_FILES)}; not set: {', '.join(missing)}")
-    texts = {name: _read(path, name) for name, path in files.items()}
-    certs, alipay_key = load_cert_mode(
-        texts["ALIPAY_APP_CERT_FILE"],
-        texts["ALIPAY_PUBLIC_CERT_FILE"],
-        texts["ALIPAY_ROOT_CERT_FILE"],
-        private_key,
-        now=datetime.now(UTC),
-    )
-    return alipay_key, certs

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from graph.config import Settings
 from graph.data.cache import TEXT, AnswerCache, Entry, open_cache, open_store
+from graph.data.lru import SizedLRU
 from graph.data.source import VersionSource
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
@@ -18,7 +19,7 @@ from graph.observability.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from graph.sandbox.demo import Demo
-from graph.data.responses import RESPONSES, CachedResponse
+from graph.data.responses import RESPONSES, CachedResponse, response_size
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Services:
     gateway_url: str
     telemetry: Telemetry
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
+    # Parsed and validated documents by their text (graph/execution/complexity.py), bounded in bytes like the caches.
+    parsed: SizedLRU[Any, Any] = field(default_factory=lambda: SizedLRU(Settings.cache_max_bytes))
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -73,9 +76,19 @@ def build_services(
             on_change=telemetry.breaker,
         ),
     )
-    cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries)
-    # Whole responses are immutable and hold a few objects each: kept as they are in memory (a hit parses nothing).
-    responses = open_store(settings.cache_url, RESPONSES, max_entries=settings.cache_max_entries, keep_objects=True)
+    # Each in-process cache is bounded by GRAPH_CACHE_MAX_BYTES of what it keeps, and by GRAPH_CACHE_MAX_ENTRIES.
+    max_bytes, max_entries = settings.cache_max_bytes, settings.cache_max_entries
+    cache = open_cache(settings.cache_url, max_bytes=max_bytes, max_entries=max_entries)
+    # Whole responses are immutable and hold a few objects each: kept as they are in memory (a hit parses nothing),
+    # sized by their body; one larger than GRAPH_RESPONSE_MAX_CACHED_BYTES is served but not kept.
+    responses = open_store(
+        settings.cache_url,
+        RESPONSES,
+        max_bytes=max_bytes,
+        max_entries=max_entries,
+        size=response_size,
+        max_item_bytes=settings.response_max_cached_bytes,
+    )
     source = VersionSource(
         client,
         cache,
@@ -86,6 +99,7 @@ def build_services(
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
     # them safely; the memory store has its own bound, since a caller can register as many as it likes.
-    documents = open_store(settings.cache_url, TEXT, max_entries=settings.apq_max_documents)
+    documents = open_store(settings.cache_url, TEXT, max_bytes=max_bytes, max_entries=settings.apq_max_documents)
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
-    return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox)
+    parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
+    return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed)

@@ -1,4 +1,5 @@
-"""The cache facade on its own: entry encoding, the LRU bound, never raising, Redis values from elsewhere."""
+"""The cache facade on its own: entry encoding, the byte and entry bounds, expiry, never raising, Redis values from
+elsewhere."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import logging
 
 import pytest
 
-from graph.data.cache import AnswerCache, BoundedMemoryCache, Entry, open_cache
+from graph.data.cache import AnswerCache, Entry, open_cache
+from graph.data.lru import ExpiringLRU
 from tests.redis_server import RedisServer
 
 
@@ -31,22 +33,33 @@ def test_damaged_entries_are_misses(text: str) -> None:
     assert Entry.loads(text) is None
 
 
-async def test_memory_backend_evicts_least_recently_used() -> None:
-    backend = BoundedMemoryCache(2, timeout=0)
-    await backend.set("a", 1)
-    await backend.set("b", 2)
-    assert await backend.get("a") == 1  # a is now the most recently used
-    await backend.set("c", 3)
+def test_memory_backend_evicts_least_recently_used() -> None:
+    backend: ExpiringLRU[str, int] = ExpiringLRU(1000, 2)
+    backend.put("a", 1, 10)
+    backend.put("b", 2, 10)
+    assert backend.get("a") == 1  # a is now the most recently used
+    backend.put("c", 3, 10)
     assert len(backend) == 2
-    assert await backend.get("b") is None
-    assert await backend.get("a") == 1
-    await backend.set("a", 10)  # overwriting keeps the size
-    assert len(backend) == 2
-    assert await backend.get("c") == 3
+    assert backend.get("b") is None
+    assert backend.get("a") == 1
+    backend.put("a", 10, 10)  # overwriting keeps the size
+    assert (len(backend), backend.size) == (2, 20)
+    assert backend.get("c") == 3
+
+
+def test_memory_backend_is_bounded_in_bytes() -> None:
+    backend: ExpiringLRU[str, str] = ExpiringLRU(1000, 10**6)
+    for i in range(100):
+        assert backend.put(f"k{i}", "x", 100)
+    assert (len(backend), backend.size) == (10, 1000)  # the ten most recent
+    assert backend.get("k89") is None
+    assert backend.get("k99") == "x"
+    assert not backend.put("k99", "big", 251)  # over a quarter of the bound: not kept, and the old value is gone
+    assert (backend.get("k99"), len(backend), backend.size) == (None, 9, 900)
 
 
 async def test_memory_cache_stays_bounded_under_many_keys() -> None:
-    cache = open_cache("memory://", max_entries=100)
+    cache = open_cache("memory://", max_bytes=1 << 30, max_entries=100)
     for i in range(5000):
         await cache.set(f"k{i}", Entry("ok", {"i": i}, 0.0), 60)
     assert len(cache.backend) == 100
@@ -56,14 +69,14 @@ async def test_memory_cache_stays_bounded_under_many_keys() -> None:
 
 
 async def test_zero_ttl_stores_nothing() -> None:
-    cache = open_cache("memory://", max_entries=10)
+    cache = open_cache("memory://", max_bytes=1 << 20, max_entries=10)
     await cache.set("k", Entry("ok", {}, 0.0), 0)
     assert await cache.get("k") is None
     assert await cache.ping()
 
 
 async def test_redis_values_written_by_others_are_misses(redis_server: RedisServer) -> None:
-    cache = open_cache(redis_server.url, max_entries=10)
+    cache = open_cache(redis_server.url, max_bytes=1 << 20, max_entries=10)
     try:
         await cache.set("good", Entry("ok", {"a": 1}, 2.0), 1.5)
         assert await cache.get("good") == Entry("ok", {"a": 1}, 2.0)
@@ -79,7 +92,7 @@ async def test_redis_values_written_by_others_are_misses(redis_server: RedisServ
 async def test_unreachable_redis_logs_once_and_recovers(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache: AnswerCache[Entry] = open_cache(redis_server.url, max_entries=10)
+    cache: AnswerCache[Entry] = open_cache(redis_server.url, max_bytes=1 << 20, max_entries=10)
     try:
         redis_server.stop()
         with caplog.at_level(logging.INFO, logger="graph.data.cache"):
@@ -100,14 +113,14 @@ async def test_unreachable_redis_logs_once_and_recovers(
         await cache.close()
 
 
-async def test_memory_entries_expire_when_read() -> None:
+def test_memory_entries_expire_when_read() -> None:
     now = [100.0]
-    backend = BoundedMemoryCache(10, clock=lambda: now[0], timeout=0)
-    await backend.set("short", 1, ttl=5)
-    await backend.set("forever", 2)
+    backend: ExpiringLRU[str, int] = ExpiringLRU(1000, 10, clock=lambda: now[0])
+    backend.put("short", 1, 10, ttl_s=5)
+    backend.put("forever", 2, 10)
     now[0] = 104.9
-    assert await backend.get("short") == 1
+    assert backend.get("short") == 1
     now[0] = 105.0
-    assert await backend.get("short") is None
-    assert len(backend) == 1  # the expired entry is gone, not just hidden
-    assert await backend.get("forever") == 2
+    assert backend.get("short") is None
+    assert (len(backend), backend.size) == (1, 10)  # the expired entry is gone, not just hidden
+    assert backend.get("forever") == 2

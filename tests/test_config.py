@@ -228,6 +228,8 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "cache_ttl_s": 60.0,
         "cache_error_ttl_s": 10.0,
         "cache_max_entries": 10000,
+        "cache_max_bytes": 32 * 1024 * 1024,
+        "response_max_cached_bytes": 256 * 1024,
         "api_keys": frozenset(),
         "allow_anonymous": False,
         "introspection": True,
@@ -257,6 +259,7 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "request_read_timeout_s": 10.0,
         "max_connections": 0,
         "keep_alive_s": 5,
+        "apq_max_document_bytes": 16 * 1024,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -338,6 +341,12 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_CACHE_TTL_S", "-1", "must be between 0 and 86400"),
     ("GRAPH_CACHE_ERROR_TTL_S", "soon", "expected a number"),
     ("GRAPH_CACHE_MAX_ENTRIES", "0", "must be between 1 and 100000000"),
+    ("GRAPH_CACHE_MAX_BYTES", "65535", "must be between 65536 and 1099511627776"),
+    ("GRAPH_CACHE_MAX_BYTES", "64MiB", "expected a whole number"),
+    ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "-1", "must be between 0 and 1000000000"),
+    ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "1e6", "expected a whole number"),
+    ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "63", "must be between 64 and 1000000000"),
+    ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "16k", "expected a whole number"),
     ("GRAPH_MAX_CONCURRENCY", "many", "expected a whole number"),
     ("GRAPH_MAX_BUNDLE_IDS", "0", "must be between 1 and 1000000000"),
     ("GRAPH_MAX_BUNDLE_IDS", "ten", "expected a whole number"),
@@ -612,6 +621,7 @@ def test_summary_says_what_runs_and_nothing_secret(env: dict[str, str], app_keys
     assert summary["auth"] == "api keys (2)"
     assert (summary["retries"], summary["max_concurrency"], summary["shutdown_grace_s"]) == (2, 16, 20)
     assert (summary["rate_limit_per_min"], summary["breaker"], summary["batching"]) == (600, "5 failures, 10 s", "off")
+    assert summary["cache_max_bytes"] == 32 * 1024 * 1024
     shown = repr(summary)
     for secret in (*API_KEYS, "s3cret", "pw@"):
         assert secret not in shown
@@ -693,3 +703,32 @@ def test_apq_store_settings(env: dict[str, str]) -> None:
     assert (settings.apq_max_documents, settings.apq_ttl_s) == (50, 300.0)
     assert "GRAPH_APQ_MAX_DOCUMENTS" in str(_config_error({**env, "GRAPH_APQ_MAX_DOCUMENTS": "0"}))
     assert "GRAPH_APQ_TTL_S" in str(_config_error({**env, "GRAPH_APQ_TTL_S": "forever"}))
+
+
+def test_memory_bound_settings(env: dict[str, str]) -> None:
+    settings = Settings.from_environ(
+        {
+            **env,
+            "GRAPH_CACHE_MAX_BYTES": str(8 << 20),
+            "GRAPH_RESPONSE_MAX_CACHED_BYTES": "0",  # no response is kept
+            "GRAPH_APQ_MAX_DOCUMENT_BYTES": "4096",
+        }
+    )
+    assert (settings.cache_max_bytes, settings.response_max_cached_bytes) == (8 << 20, 0)
+    assert settings.apq_max_document_bytes == 4096
+
+
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [
+        ("GRAPH_CACHE_MAX_BYTES", "cache_max_bytes"),
+        ("GRAPH_CACHE_MAX_ENTRIES", "cache_max_entries"),
+        ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "response_max_cached_bytes"),
+        ("GRAPH_APQ_MAX_DOCUMENTS", "apq_max_documents"),
+        ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "apq_max_document_bytes"),
+    ],
+)
+def test_the_readme_states_the_memory_defaults(name: str, field: str) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+    assert row.split("|")[-2].strip().split()[0] == f"`{getattr(Settings(credentials=None), field)}`"

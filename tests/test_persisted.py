@@ -177,11 +177,24 @@ async def test_strawberrys_own_refusals_pass_through_and_register_nothing(graph_
     assert "cache-control" not in unreadable.headers
 
 
-async def test_a_large_body_read_in_pieces(graph_url: str) -> None:
+async def test_a_large_body_read_in_pieces_but_not_registered(graph_url: str, sandbox: SandboxGateway) -> None:
     padding = "#" + "x" * 60000 + "\n"  # a comment: the document is the same operation
-    big = await register(graph_url, padding + QUERY)
-    assert big.json()["data"]["miniAppVersion"]["status"] == "RELEASE"
-    assert (await post(graph_url, hash_only(padding + QUERY))).json()["data"]["miniAppVersion"]["status"] == "RELEASE"
+    plain = await post(graph_url, {"query": padding + QUERY, "variables": {"v": "0.0.1"}})
+    assert plain.json()["data"]["miniAppVersion"]["status"] == "RELEASE"  # as text, it runs
+    calls = len(sandbox.calls)
+    big = await register(graph_url, padding + QUERY)  # over GRAPH_APQ_MAX_DOCUMENT_BYTES (16 KiB)
+    assert big.status_code == 400
+    assert big.json() == {
+        "errors": [
+            {
+                "message": f"the document is {len(padding + QUERY)} bytes; persisted queries are registered up to 16384"
+                " (GRAPH_APQ_MAX_DOCUMENT_BYTES): send it without persistedQuery",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+    assert len(sandbox.calls) == calls  # refused before anything ran
+    assert (await post(graph_url, hash_only(padding + QUERY))).json() == NOT_FOUND  # and never kept
 
 
 # --- HTTP caching of GETs ------------------------------------------------------------------------------------
@@ -387,8 +400,10 @@ async def test_documents_live_in_redis_shared_by_instances(
 async def test_documents_read_from_redis_are_kept_in_process_with_a_bound(
     start_app: Callable[..., str], redis_server: RedisServer
 ) -> None:
-    url = start_app(cache_url=redis_server.url, cache_ttl_s=0)
-    padding = "#" + "x" * 30000  # a comment: documents of ~30 KB, so the in-process copy's bytes bound is reached
+    # Documents of ~30 KB (a comment), over the default GRAPH_APQ_MAX_DOCUMENT_BYTES: the in-process copy's bytes bound
+    # is reached after a few.
+    url = start_app(cache_url=redis_server.url, cache_ttl_s=0, apq_max_document_bytes=64 * 1024)
+    padding = "#" + "x" * 30000
 
     def padded(i: int) -> str:
         return numbered(i) + padding

@@ -1,7 +1,8 @@
 """The cross-request answer cache: the only module that imports aiocache.
 
-Two backends behind one small facade: ``memory://`` (in process, bounded, least recently used goes) and
-``redis://host:port/db`` (shared by instances, TTL kept by Redis). The cache is an optimisation, never a
+Two backends behind one small facade: ``memory://`` (in process, bounded in bytes and entries, least recently used
+goes, expired entries reclaimed: ``graph.data.lru.ExpiringLRU``) and ``redis://host:port/db`` (shared by
+instances, TTL kept by Redis). The cache is an optimisation, never a
 dependency: a backend error or a slow Redis (operations time out at ~100 ms) is a miss, logged at most once
 a minute, and the service answers from the gateway meanwhile.
 """
@@ -9,6 +10,7 @@ a minute, and the service answers from the gateway meanwhile.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,13 +19,19 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
-from aiocache import RedisCache, SimpleMemoryCache
-from aiocache.serializers import NullSerializer, StringSerializer
+from aiocache import RedisCache
+from aiocache.serializers import StringSerializer
+
+from graph.data.lru import ExpiringLRU
 
 log = logging.getLogger("graph.data.cache")
 
 REDIS_TIMEOUT_S = 0.1
 DEGRADED_LOG_INTERVAL_S = 60.0
+# What one memory entry costs beside its value and key: the dict slot, the (expiry, value, size) tuple, the expiry
+# float and the expiry heap's row (the key is counted apart, by sys.getsizeof). Measured with tracemalloc, 10,000
+# entries in one store (tests/test_memory.py measures it again): 209 bytes each, rounded up here.
+ENTRY_OVERHEAD = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,61 +97,31 @@ class TextCodec:
 TEXT = TextCodec()
 
 
-class BoundedMemoryCache(SimpleMemoryCache):  # type: ignore[misc]  # aiocache ships no type hints
-    """aiocache's memory backend, which never evicts but by TTL, with a bound: least recently used goes.
-
-    Python dicts keep insertion order, so "recently used" is "moved to the end" and the oldest is the first key.
-    Expiry is checked when an entry is read instead of by aiocache's one event-loop timer per key: at the bound
-    that is 10,000 fewer timers, and an evicted key leaves no cancelled timer behind in the loop's heap.
-    """
-
-    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_entries = max_entries
-        self._clock = clock
-
-    async def _get(self, key: str, encoding: str = "utf-8", _conn: Any = None) -> Any:
-        return self.lookup(key)
-
-    def lookup(self, key: str) -> Any:
-        """The value, or None when absent or expired: a plain call, without aiocache's wrappers around it."""
-        stored = self._cache.pop(key, None)
-        if stored is None:
-            return None
-        expires_at, value = stored
-        if expires_at is not None and expires_at <= self._clock():
-            return None  # already popped: an expired entry is simply gone
-        self._cache[key] = stored
-        return value
-
-    async def _set(self, key: str, value: Any, ttl: Any = None, _cas_token: Any = None, _conn: Any = None) -> Any:
-        self.store(key, value, ttl)
-        return True
-
-    def store(self, key: str, value: Any, ttl: float | None) -> None:
-        self._cache.pop(key, None)  # re-inserted at the end: the most recently used
-        self._cache[key] = (self._clock() + ttl if ttl else None, value)
-        while len(self._cache) > self.max_entries:
-            del self._cache[next(iter(self._cache))]
-
-    def __len__(self) -> int:
-        return len(self._cache)
-
-
 class AnswerCache(Generic[T]):
     """get/set/ping that never raise; backend trouble is logged (rate-limited) and reported by ``healthy``.
 
     ``lookups`` (hit, miss, error) and ``errors`` (get, set, ping) are plain counts, exported as metrics. Values go
-    to Redis as text through ``codec``; in memory they are kept as text too unless ``keep_objects`` says they are
-    immutable and hold few objects (then a hit costs no parse at all).
+    to Redis as text through ``codec``; in memory they are kept as text too unless ``size`` is given: then they are
+    immutable, hold few objects, and ``size`` says what one costs in bytes (a hit parses nothing). A value larger
+    than ``max_item_bytes`` (its text, or ``size``) is not kept, in either backend; ``oversized`` counts them.
     """
 
-    def __init__(self, backend: Any, name: str, codec: Codec[T], *, keep_objects: bool = False) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        name: str,
+        codec: Codec[T],
+        *,
+        size: Callable[[T], int] | None = None,
+        max_item_bytes: int | None = None,
+    ) -> None:
         self.backend = backend
         self.name = name
         self.codec = codec
-        self._memory = backend if isinstance(backend, BoundedMemoryCache) else None
-        self._as_objects = keep_objects and self._memory is not None
+        self._memory: ExpiringLRU[str, Any] | None = backend if isinstance(backend, ExpiringLRU) else None
+        self._size = size if self._memory is not None else None
+        self.max_item_bytes = max_item_bytes
+        self.oversized = 0
         self.healthy = True
         self.lookups: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
@@ -151,7 +129,7 @@ class AnswerCache(Generic[T]):
 
     async def get(self, key: str) -> T | None:
         if self._memory is not None:
-            raw = self._memory.lookup(key)  # a dict operation: nothing to fail, nothing to await
+            raw = self._memory.get(key)  # a dict operation: nothing to fail, nothing to await
         else:
             try:
                 raw = await self.backend.get(key)
@@ -160,25 +138,37 @@ class AnswerCache(Generic[T]):
                 self._degraded("get", exc)
                 return None
             self._recovered()
-        value: T | None = raw if raw is None or self._as_objects else self.codec.loads(raw)
+        value: T | None = raw if raw is None or self._size is not None else self.codec.loads(raw)
         self.lookups["miss" if value is None else "hit"] += 1
         return value
 
     def entries(self) -> int | None:
-        """How many entries the memory cache holds (None for Redis: shared, and counting it costs a round trip)."""
-        return len(self.backend) if isinstance(self.backend, BoundedMemoryCache) else None
+        """How many entries the memory cache holds, expired ones reclaimed first (None for Redis: shared, and
+        counting it costs a round trip). The metrics scrape calls it: an idle process gives back expired entries."""
+        if self._memory is None:
+            return None
+        self._memory.purge()
+        return len(self._memory)
 
     async def set(self, key: str, value: T, ttl_s: float) -> None:
         if ttl_s <= 0:
             return
-        if self._as_objects and self._memory is not None:
-            self._memory.store(key, value, ttl_s)
+        if self._memory is not None:
+            # Text unless sized objects: ten thousand parsed answers are a million objects the garbage collector
+            # walks on every full collection (tens of ms each, on the request path); ten thousand strings are ten
+            # thousand untracked objects. A read costs one orjson parse (~10 µs), and no caller can mutate it.
+            kept: Any = value if self._size is not None else self.codec.dumps(value)
+            size = self._size(value) if self._size is not None else sys.getsizeof(kept)
+            if self.max_item_bytes is not None and size > self.max_item_bytes:
+                self.oversized += 1
+                return
+            if not self._memory.put(key, kept, size + sys.getsizeof(key) + ENTRY_OVERHEAD, ttl_s):
+                self.oversized += 1
             return
-        # Text in both backends. In memory that matters as much as in Redis: ten thousand parsed answers are a
-        # million objects the garbage collector walks on every full collection (tens of ms each, on the request
-        # path); ten thousand strings are ten thousand untracked objects. A read costs one orjson parse (~10 µs),
-        # and no caller can mutate what is cached.
         text = self.codec.dumps(value)
+        if self.max_item_bytes is not None and len(text) > self.max_item_bytes:
+            self.oversized += 1
+            return
         try:
             await self.backend.set(key, text, ttl=_ttl(ttl_s))
         except Exception as exc:
@@ -201,8 +191,6 @@ class AnswerCache(Generic[T]):
         if self.name == "redis":
             # aiocache's close() calls redis-py's deprecated close(); aclose() is the current spelling.
             await self.backend.client.aclose()
-        else:
-            await self.backend.close()
 
     def _degraded(self, what: str, exc: BaseException) -> None:
         self.errors[what] += 1
@@ -226,18 +214,28 @@ def _ttl(seconds: float) -> int | float:
     return int(seconds) if float(seconds).is_integer() else float(seconds)
 
 
-def open_cache(url: str, *, max_entries: int) -> AnswerCache[Entry]:
-    """The cache of gateway answers and APQ documents: ``Entry`` values."""
-    return open_store(url, ENTRIES, max_entries=max_entries)
+def open_cache(url: str, *, max_bytes: int, max_entries: int) -> AnswerCache[Entry]:
+    """The cache of gateway answers and APQ documents: ``Entry`` values, kept as text."""
+    return open_store(url, ENTRIES, max_bytes=max_bytes, max_entries=max_entries)
 
 
-def open_store(url: str, codec: Codec[T], *, max_entries: int, keep_objects: bool = False) -> AnswerCache[T]:
-    """``memory://`` or ``redis://[:password@]host[:port][/db]`` (validated by the settings already)."""
+def open_store(
+    url: str,
+    codec: Codec[T],
+    *,
+    max_bytes: int,
+    max_entries: int,
+    size: Callable[[T], int] | None = None,
+    max_item_bytes: int | None = None,
+) -> AnswerCache[T]:
+    """``memory://`` or ``redis://[:password@]host[:port][/db]`` (validated by the settings already).
+
+    ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: README);
+    ``size`` keeps objects in memory instead of text; ``max_item_bytes`` bounds one value in both backends."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
-        # timeout=0: aiocache otherwise wraps each dict lookup in asyncio.wait_for (~33 µs against ~5 µs).
-        backend = BoundedMemoryCache(max_entries, serializer=NullSerializer(), timeout=0)
-        return AnswerCache(backend, "memory", codec, keep_objects=keep_objects)
+        memory: ExpiringLRU[str, Any] = ExpiringLRU(max_bytes, max_entries)
+        return AnswerCache(memory, "memory", codec, size=size, max_item_bytes=max_item_bytes)
     db = (parts.path or "/0").lstrip("/") or "0"
     backend = RedisCache(
         serializer=StringSerializer(),
@@ -249,4 +247,4 @@ def open_store(url: str, codec: Codec[T], *, max_entries: int, keep_objects: boo
         timeout=REDIS_TIMEOUT_S,
         create_connection_timeout=REDIS_TIMEOUT_S,
     )
-    return AnswerCache(backend, "redis", codec)
+    return AnswerCache(backend, "redis", codec, max_item_bytes=max_item_bytes)

@@ -50,3 +50,13 @@ class ResponseCodec:
 
 
 RESPONSES = ResponseCodec()
+
+# What a kept response costs beside its body's and operation name's characters: the slotted object, the bytes and
+# str headers, two floats, the codes tuple. Measured with tracemalloc over 10,000 responses: 227 bytes each, plus
+# 49 for the operation name's str header; rounded up. (The store adds its own per-entry cost and the key.)
+RESPONSE_OVERHEAD = 320
+
+
+def response_size(value: CachedResponse) -> int:
+    """The bytes one kept response costs in memory, for the response cache's byte bound."""
+    return len(value.body) + len(value.operation) + RESPONSE_OVERHEAD

@@ -82,6 +82,7 @@ class GraphQLEdge:
             mode=self._settings.persisted_queries,
             manifest=self._settings.operations,
             ttl_s=self._settings.apq_ttl_s,
+            max_document_bytes=self._settings.apq_max_document_bytes,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,7 +2,8 @@
 
 - ``apq``: Apollo's automatic persisted queries. A known hash runs its document; an unknown one answers
   ``PersistedQueryNotFound`` (HTTP 200, as Apollo Server does; Apollo Client then sends the text with the hash).
-  Text with a hash must hash to it (``BAD_USER_INPUT`` otherwise) and is registered once it has run. Ids from
+  Text with a hash must hash to it and be at most GRAPH_APQ_MAX_DOCUMENT_BYTES long (``BAD_USER_INPUT``
+  otherwise, before anything runs) and is registered once it has run. Ids from
   ``GRAPH_OPERATIONS_FILE``, if given, are known from the start.
 - ``safelist``: only the manifest's operations run, by id or by the same text (up to what GraphQL ignores: white
   space, commas, comments); anything else is ``PERSISTED_QUERY_NOT_ALLOWED`` (403) before it is parsed.
@@ -65,10 +66,12 @@ class PersistedQueries:
         mode: str,
         manifest: Manifest | None = None,
         ttl_s: float = 86400.0,
+        max_document_bytes: int = 16384,
     ) -> None:
         self.mode = mode
         self._documents = documents
         self._ttl_s = ttl_s
+        self._max_document_bytes = max_document_bytes
         operations = manifest.operations if manifest is not None else ()
         self._by_id: Mapping[str, str] = {operation.id: operation.body for operation in operations}
         self._listed = frozenset(normalise(operation.body) for operation in operations)
@@ -116,7 +119,14 @@ class PersistedQueries:
         if not _HASH.fullmatch(digest):
             raise _bad("persistedQuery.sha256Hash must be 64 hexadecimal digits")
         if query is not None:
-            if hashlib.sha256(query.encode()).hexdigest() != digest:
+            encoded = query.encode()
+            if len(encoded) > self._max_document_bytes:
+                # Refused before it runs or is hashed: every store of documents (memory, Redis) is bounded per entry.
+                raise _bad(
+                    f"the document is {len(encoded)} bytes; persisted queries are registered up to"
+                    f" {self._max_document_bytes} (GRAPH_APQ_MAX_DOCUMENT_BYTES): send it without persistedQuery"
+                )
+            if hashlib.sha256(encoded).hexdigest() != digest:
                 raise _bad("provided sha does not match query")
             return query, digest
         text = self._recent.get(digest)
