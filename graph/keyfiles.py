@@ -28,13 +28,13 @@ class ConfigError(ValueError):
 
 def secret(env: Mapping[str, str], name: str) -> tuple[str, str]:
     """A key from ``NAME`` or the file named by ``NAME_FILE`` (files keep keys out of the process environment)."""
-    found = _optionalsecret(env, name)
+    found = optional_secret(env, name)
     if found is None:
         raise ConfigError(f"{name} (or {name}_FILE) is required unless --demo")
     return found
 
 
-def _optionalsecret(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
+def optional_secret(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
     inline, path = env.get(name, "").strip(), env.get(f"{name}_FILE", "").strip()
     if inline and path:
         raise ConfigError(f"{name} and {name}_FILE: set one, not both")
@@ -70,7 +70,7 @@ def credentials(env: Mapping[str, str], protocol: str) -> Credentials:
             public_key, certs = _cert_mode(env, cert_files, private_key)
         else:
             public_key, certs = load_public_key(*secret(env, "ALIPAY_PUBLIC_KEY")), None
-        encrypt = _optionalsecret(env, "ALIPAY_ENCRYPT_KEY")
+        encrypt = optional_secret(env, "ALIPAY_ENCRYPT_KEY")
         encrypt_key = None if encrypt is None else aes.load_key(*encrypt)
     except (KeyLoadError, CertLoadError, aes.AesKeyError) as exc:
         raise ConfigError(str(exc)) from None

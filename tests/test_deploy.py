@@ -46,10 +46,11 @@ class Recording(Mapping[str, str]):
 
 
 def names_in_config() -> set[str]:
-    """The names graph/config.py reads: spelled out, and NAME_FILE for each key read through ``_secret``."""
-    text = (ROOT / "graph" / "config.py").read_text(encoding="utf-8")
+    """The names graph/config.py and graph/keyfiles.py read: spelled out, and NAME_FILE for each key read through
+    ``secret`` / ``optional_secret``."""
+    text = "".join((ROOT / "graph" / name).read_text(encoding="utf-8") for name in ("config.py", "keyfiles.py"))
     names = set(re.findall(r"\b(?:GRAPH|ALIPAY)_[A-Z_]+[A-Z]\b", text))
-    secrets = re.findall(r"_(?:optional_)?secret\(env, \"([A-Z_]+)\"\)", text)
+    secrets = re.findall(r"\b(?:optional_)?secret\(env, \"([A-Z_]+)\"\)", text)
     assert "ALIPAY_APP_PRIVATE_KEY" in secrets
     return names | {f"{name}_FILE" for name in secrets}
 
