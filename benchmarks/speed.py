@@ -472,6 +472,7 @@ def main() -> None:
         demo.app_id,
         sandbox_port,
         GRAPH_CACHE_MAX_ENTRIES="200000",  # P1b's 8,000 answers and a stored response per request; P6 has the default
+        GRAPH_CACHE_MAX_BYTES=str(512 * 1024 * 1024),  # the same in bytes: 8,000 answers of ~3 KB and the responses
         GRAPH_CACHE_TTL_S="600",  # and they must outlive the warm-up on a busy machine
         GRAPH_MAX_CONCURRENCY="32",  # P5 and P7 keep 32 gateway calls in flight; the default 16 would queue half
         GRAPH_LOG_LEVEL="INFO",  # one JSON line per request, as deployed (to service.log, not the terminal)
