@@ -41,7 +41,7 @@ from graph.ide.page import Page
 from graph.observability import request_state
 from graph.observability.telemetry import Telemetry
 from graph.services import Services
-from resolvers.context import build_context
+from resolvers.context import Context, build_context
 
 _ALLOWED = b"GET, POST"
 _VARY = (b"vary", b"Accept, Authorization, X-Alipay-App-Auth-Token")
@@ -160,14 +160,7 @@ class GraphQLEdge:
                 self._telemetry.operation(hit.operation, hit.outcome, time.perf_counter() - started, hit.codes)
                 return
         freshness = Freshness()
-        context = build_context(
-            services,
-            app_auth_token=caller.app_auth_token,
-            request_id=state.request_id if state is not None else "-",
-            fresh=fresh,
-            freshness=freshness,
-        )
-        executed = await execute(self._schema, request, context)
+        executed = await execute(self._schema, request, _context(services, caller, state, fresh, freshness))
         if resolved.register is not None and not executed.before_execution and request.query:
             await persisted.register(resolved.register, request.query)  # before the answer: no race
             _note_persisted(state, "registered")
@@ -218,10 +211,9 @@ class GraphQLEdge:
         now = self._clock()
         extra = [_HIT]
         if is_get:
-            etag = weak_etag(hit.body)
-            extra += [(b"cache-control", b"private, max-age=%d" % max(0, math.floor(hit.expires - now))), _VARY]
-            extra.append((b"etag", etag))
-            if matches(_text(headers.get(b"if-none-match")), etag):
+            validators, held = self._validators(hit, headers)
+            extra += validators
+            if held:
                 await not_modified(send, extra)
                 return
         body = hit.body
@@ -244,15 +236,21 @@ class GraphQLEdge:
             if stored is None:
                 extra += [_NO_STORE, _VARY]
             else:
-                etag = weak_etag(stored.body)
-                max_age = max(0, math.floor(stored.expires - self._clock()))
-                extra += [(b"cache-control", b"private, max-age=%d" % max_age), _VARY, (b"etag", etag)]
                 # A revalidation: fetch() sends no-cache with If-None-Match, so the answer was refreshed; if it
                 # is what the caller holds, say so without the body.
-                if matches(_text(headers.get(b"if-none-match")), etag):
+                extra, held = self._validators(stored, headers)
+                if held:
                     await not_modified(send, extra)
                     return
         await write(send, status, orjson.dumps(executed.result), content_type(media), extra)
+
+    def _validators(self, entry: CachedResponse, headers: dict[bytes, bytes]) -> tuple[list[tuple[bytes, bytes]], bool]:
+        """A reusable GET answer's headers (how long it may be reused, on what it varies, its weak ETag), and
+        whether the caller already holds it (``If-None-Match``)."""
+        etag = weak_etag(entry.body)
+        max_age = max(0, math.floor(entry.expires - self._clock()))
+        validators = [(b"cache-control", b"private, max-age=%d" % max_age), _VARY, (b"etag", etag)]
+        return validators, matches(_text(headers.get(b"if-none-match")), etag)
 
     async def _batch(
         self,
@@ -285,12 +283,7 @@ class GraphQLEdge:
         except PersistedQueryRefusal as refusal:
             await refuse(send, refusal.status, refusal.message, refusal.code, media)
             return
-        context = build_context(
-            services,
-            app_auth_token=caller.app_auth_token,
-            request_id=state.request_id if state is not None else "-",
-            fresh=no_cache(_text(headers.get(b"cache-control")) or ""),
-        )
+        context = _context(services, caller, state, no_cache(_text(headers.get(b"cache-control")) or ""), Freshness())
         results = []
         for item in resolved:
             try:
@@ -303,6 +296,20 @@ class GraphQLEdge:
         if self._services is None or self._persisted is None:
             raise RuntimeError("the edge was not started: serve the app with its lifespan")
         return self._services, self._persisted
+
+
+def _context(
+    services: Services,
+    caller: Caller,
+    state: request_state.RequestState | None,
+    fresh: bool,
+    freshness: Freshness,
+) -> Context:
+    """What the resolvers of one request (or one batch) get: the caller's merchant token, the request id."""
+    request_id = state.request_id if state is not None else "-"
+    return build_context(
+        services, app_auth_token=caller.app_auth_token, request_id=request_id, fresh=fresh, freshness=freshness
+    )
 
 
 def _text(value: bytes | None) -> str | None:
