@@ -58,8 +58,7 @@ class TokenBuckets:
     def take(self, caller: str) -> float:
         """Spend one token: 0.0 when allowed, else the seconds until one is back."""
         now = self._clock()
-        tokens, at = self._buckets.pop(caller, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        tokens = self._refilled(self._buckets.pop(caller, None), now)
         wait = 0.0
         if tokens >= 1.0:
             tokens -= 1.0
@@ -72,11 +71,15 @@ class TokenBuckets:
 
     def wait(self, caller: str) -> float:
         """The seconds until ``caller`` has a token again (0.0: it has one), spending nothing."""
-        state = self._buckets.get(caller)
-        if state is None:
-            return 0.0
-        tokens = min(self.capacity, state[0] + (self._clock() - state[1]) * self.rate)
+        tokens = self._refilled(self._buckets.get(caller), self._clock())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def _refilled(self, state: tuple[float, float] | None, now: float) -> float:
+        """The tokens a bucket holds at ``now`` (a caller not seen yet has a full one)."""
+        if state is None:
+            return self.capacity
+        tokens, at = state
+        return min(self.capacity, tokens + (now - at) * self.rate)
 
     def __len__(self) -> int:
         return len(self._buckets)
