@@ -47,12 +47,7 @@ class SizedLRU(Generic[K, V]):
         self._items[key] = (value, size)
         self.size += size
         while self.size > self.max_bytes:
-            _, (_, dropped) = self._pop_oldest()
-            self.size -= dropped
-
-    def _pop_oldest(self) -> tuple[K, tuple[V, int]]:
-        key = next(iter(self._items))
-        return key, self._items.pop(key)
+            self.size -= self._items.pop(next(iter(self._items)))[1]  # the least recently used
 
     def __len__(self) -> int:
         return len(self._items)
