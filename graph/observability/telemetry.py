@@ -115,6 +115,15 @@ class RequestTelemetry:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
+        async def answer() -> None:
+            nonlocal status
+            try:
+                await self.app(scope, receive, send_with_id)
+            except BaseException:
+                status = status or 500
+                raise
+            status = status or CLIENT_CLOSED  # returned without answering: the client went away first
+
         started = time.perf_counter()
         metrics.http_in_flight.inc()
         try:
@@ -125,18 +134,12 @@ class RequestTelemetry:
                 carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
                 with tracing.span(f"{method} {route}", attributes, carrier=carrier) as span:
                     trace_id = span.trace_id
-                    await self.app(scope, receive, send_with_id)
+                    await answer()
                     span.set("http.response.status_code", status)
                     if status >= 500:
                         span.fail(f"HTTP {status}")
             else:
-                await self.app(scope, receive, send_with_id)
-            if status == 0:
-                status = CLIENT_CLOSED  # the app returned without answering: the client went away first
-        except BaseException:
-            if status == 0:
-                status = 500
-            raise
+                await answer()
         finally:
             metrics.http_in_flight.dec()
             metrics.http_requests.labels(route, str(status)).inc()
