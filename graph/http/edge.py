@@ -25,7 +25,7 @@ from graph.http.access import TOKEN_HEADER, Access, Caller, Refusal
 from graph.http.execute import Executed, execute
 from graph.http.persisted import PersistedQueries, PersistedQueryRefusal, Resolved
 from graph.http.request import GraphQLRequest, MediaType, RequestError
-from graph.http.response_cache import response_key, reusable
+from graph.http.response_cache import entry_for, response_key
 from graph.http.wire import (
     Disconnected,
     content_type,
@@ -151,21 +151,13 @@ class GraphQLEdge:
             if state is not None:
                 state.response_cache = "miss" if hit is None else "hit"
             if hit is not None:
-                if resolved.register is not None and request.query:
-                    await persisted.register(resolved.register, request.query)  # it ran: that is how it was kept
-                    _note_persisted(state, "registered")
-                elif resolved.persisted:
-                    _note_persisted(state, "hit")
+                await _settle_persisted(persisted, resolved, state, ran=True)  # it ran: that is how it was kept
                 await self._send_hit(send, hit, is_get, headers, request.media_type)
                 self._telemetry.operation(hit.operation, hit.outcome, time.perf_counter() - started, hit.codes)
                 return
         freshness = Freshness()
         executed = await execute(self._schema, request, _context(services, caller, state, fresh, freshness))
-        if resolved.register is not None and not executed.before_execution and request.query:
-            await persisted.register(resolved.register, request.query)  # before the answer: no race
-            _note_persisted(state, "registered")
-        elif resolved.persisted:
-            _note_persisted(state, "hit")
+        await _settle_persisted(persisted, resolved, state, ran=not executed.before_execution)
         stored = None
         if key is not None and not executed.before_execution:
             stored = await self._store(services, key, executed, freshness, state)
@@ -189,21 +181,10 @@ class GraphQLEdge:
         state: request_state.RequestState | None,
     ) -> CachedResponse | None:
         """Keep the answer when every part of it may be reused; the entry, or None."""
-        if not freshness.cacheable or not reusable(executed.codes):
-            return None
-        ttl = self._settings.cache_ttl_s if math.isinf(freshness.ttl_left) else freshness.ttl_left
-        if ttl <= 0:
-            return None
-        now = self._clock()
-        body = orjson.dumps({name: value for name, value in executed.result.items() if name != "extensions"})
-        name = state.operation if state is not None and state.operation is not None else "anonymous"
-        outcome = state.outcome if state is not None and state.outcome is not None else "ok"
-        # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
-        entry = CachedResponse(
-            body, bool(freshness.ages), now - freshness.age_s, now + ttl, name, outcome, executed.codes
-        )
-        await services.responses.set(key, entry, ttl)
-        return entry
+        kept = entry_for(executed, freshness, state, default_ttl_s=self._settings.cache_ttl_s, now=self._clock())
+        if kept is not None:
+            await services.responses.set(key, *kept)
+        return None if kept is None else kept[0]
 
     async def _send_hit(
         self, send: Send, hit: CachedResponse, is_get: bool, headers: dict[bytes, bytes], media: MediaType
@@ -242,7 +223,16 @@ class GraphQLEdge:
                 if held:
                     await not_modified(send, extra)
                     return
-        await write(send, status, orjson.dumps(executed.result), content_type(media), extra)
+        if stored is None:
+            body = orjson.dumps(executed.result)
+        else:  # the stored body is the answer without its extensions: encoded once
+            extensions = executed.result.get("extensions")
+            body = (
+                stored.body
+                if not extensions
+                else stored.body[:-1] + b',"extensions":' + orjson.dumps(extensions) + b"}"
+            )
+        await write(send, status, body, content_type(media), extra)
 
     def _validators(self, entry: CachedResponse, headers: dict[bytes, bytes]) -> tuple[list[tuple[bytes, bytes]], bool]:
         """A reusable GET answer's headers (how long it may be reused, on what it varies, its weak ETag), and
@@ -321,6 +311,19 @@ def _navigation(accept: str | None, query_string: bytes) -> bool:
     if accept is None or "text/html" not in accept:
         return False
     return not any(pair.partition(b"=")[0] in (b"query", b"extensions") for pair in query_string.split(b"&") if pair)
+
+
+async def _settle_persisted(
+    persisted: PersistedQueries, resolved: Resolved, state: request_state.RequestState | None, *, ran: bool
+) -> None:
+    """Register a document sent with its hash once it ran (before the answer goes out: the next hash-only request
+    finds it), and say in the log line what became of a persisted query."""
+    query = resolved.request.query
+    if resolved.register is not None and ran and query:
+        await persisted.register(resolved.register, query)
+        _note_persisted(state, "registered")
+    elif resolved.persisted:
+        _note_persisted(state, "hit")
 
 
 def _note_persisted(state: request_state.RequestState | None, what: str) -> None:

@@ -11,12 +11,17 @@ reused are stored, for the shortest lifetime left among them; a response carryin
 from __future__ import annotations
 
 import hashlib
+import math
 
 import orjson
 
+from graph.data.freshness import Freshness
+from graph.data.responses import CachedResponse
 from graph.http.access import Caller
 from graph.http.document import normalise
+from graph.http.execute import Executed
 from graph.http.request import GraphQLRequest
+from graph.observability.request_state import RequestState
 
 KEY_PREFIX = "response:"
 CACHEABLE_ERRORS = frozenset({"ALIPAY_BUSINESS_ERROR"})
@@ -33,5 +38,23 @@ def response_key(request: GraphQLRequest, caller: Caller) -> str:
     return KEY_PREFIX + digest.hexdigest()
 
 
-def reusable(codes: tuple[str, ...]) -> bool:
-    return all(code in CACHEABLE_ERRORS for code in codes)
+def entry_for(
+    executed: Executed,
+    freshness: Freshness,
+    state: RequestState | None,
+    *,
+    default_ttl_s: float,
+    now: float,
+) -> tuple[CachedResponse, float] | None:
+    """What to keep of an executed answer, and for how long; None when any part of it may not be reused."""
+    if not freshness.cacheable or any(code not in CACHEABLE_ERRORS for code in executed.codes):
+        return None
+    ttl = default_ttl_s if math.isinf(freshness.ttl_left) else freshness.ttl_left
+    if ttl <= 0:
+        return None
+    body = orjson.dumps({name: value for name, value in executed.result.items() if name != "extensions"})
+    name = state.operation if state is not None and state.operation is not None else "anonymous"
+    outcome = state.outcome if state is not None and state.outcome is not None else "ok"
+    # Stored as born when its oldest answer was, so a hit reports the age of the data, not of the entry.
+    born = now - freshness.age_s
+    return CachedResponse(body, bool(freshness.ages), born, now + ttl, name, outcome, executed.codes), ttl
