@@ -216,20 +216,28 @@ except ImportError:  # pragma: no cover  (httptools comes with uvicorn[standard]
     HTTPTOOLS = False
 
 
-class GuardedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the read deadline and the connection cap."""
+class _Guarded:
+    """What both protocol classes share: a guard per connection, told when the connection opens and closes.
+    Listed before uvicorn's class, so its methods wrap uvicorn's."""
+
+    loop: asyncio.AbstractEventLoop
+    connections: set[Any]
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(config, server_state, app_state, **kwargs)
+        super().__init__(config, server_state, app_state, **kwargs)  # type: ignore[call-arg]
         self.guard = _Guard(self, self.loop)
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
         self.guard.made(self.connections)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.lost()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
+
+
+class GuardedHttpTools(_Guarded, HttpToolsProtocol):
+    """uvicorn's httptools protocol with the read deadline and the connection cap."""
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -266,21 +274,12 @@ class _StrictConnection(h11.Connection):
         return event
 
 
-class GuardedH11(H11Protocol):
+class GuardedH11(_Guarded, H11Protocol):
     """uvicorn's h11 protocol (the fallback without httptools) with the same protections."""
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, server_state, app_state, **kwargs)
         self.conn = _StrictConnection(h11.SERVER, self.conn._max_incomplete_event_size)
-        self.guard = _Guard(self, self.loop)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.guard.made(self.connections)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.lost()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE and self.guard.timer is None:
