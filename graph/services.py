@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from redis.asyncio import Redis
 
 from graph.config import Settings
 from graph.data.cache import TEXT, AnswerCache, Entry, open_cache, open_store
 from graph.data.lru import SizedLRU
 from graph.data.source import VersionSource
+from graph.fleet.redis import open_redis
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
@@ -35,9 +37,13 @@ class Services:
     sandbox: Any = None  # the embedded sandbox gateway under --demo, else None
     # Parsed and validated documents by their text (graph/execution/complexity.py), bounded in bytes like the caches.
     parsed: SizedLRU[Any, Any] = field(default_factory=lambda: SizedLRU(Settings.cache_max_bytes))
+    # What the fleet shares beside the cache (graph/fleet): None with memory://, where every instance is alone.
+    redis: Redis | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.cache.close()
         await self.responses.close()
         await self.documents.close()
@@ -102,4 +108,7 @@ def build_services(
     documents = open_store(settings.cache_url, TEXT, max_bytes=max_bytes, max_entries=settings.apq_max_documents)
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
-    return Services(settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed)
+    redis = open_redis(settings.cache_url)
+    return Services(
+        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis
+    )

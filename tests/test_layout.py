@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("resolvers",),
     ("graph.services", "graph.config", "graph.keyfiles", "graph.errors"),
     ("graph.data",),
+    ("graph.fleet",),
     ("graph.observability",),
     ("graph.gateway", "graph.sandbox"),
 ]
