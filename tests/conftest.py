@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from graph.gateway.client import Backoff, Credentials
 from graph.gateway.keys import load_private_key, load_public_key
 from graph.sandbox import DemoCredentials, SandboxGateway, generate_credentials
 from tests.keyfixtures import private_pem
+from tests.processes import Service
 from tests.redis_server import RedisServer
 from tests.secrets_audit import SECRETS, Capture, WireSigns, capture_text
 from tests.servers import serve
@@ -141,3 +143,17 @@ def redis_server(_redis_process: RedisServer) -> Iterator[RedisServer]:
     yield _redis_process
     if _redis_process.process is None:
         _redis_process.start()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Start ``python -m graph serve`` processes (env, arguments); all stopped after the test."""
+    started: list[Service] = []
+
+    def start(env: dict[str, str], *args: str) -> Service:
+        started.append(Service(env, tmp_path / f"service-{len(started)}.log", *args))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.stop()

@@ -11,11 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -31,76 +27,13 @@ from graph.data.lru import ExpiringLRU, SizedLRU
 from graph.data.responses import RESPONSES, CachedResponse, response_size
 from graph.execution.complexity import document_size, tokens
 from graph.sandbox import SEED_VERSIONS, DemoCredentials, SandboxGateway
+from tests.processes import Service, gateway_env
 from tests.redis_server import RedisServer
 from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = "com.alipay.alipaywallet"
 MIB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Service:
-    """``python -m graph serve`` in its own process; its output goes to a file (a pipe nobody reads would fill)."""
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))}
-        self.log = log
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "graph", "serve", "--port", self.url.rsplit(":", 1)[1], *args],
-                cwd=ROOT,
-                env={**base, "GRAPH_RATE_LIMIT_PER_MIN": "0", "GRAPH_LOG_LEVEL": "WARNING", **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")  # pragma: no cover
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            while True:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert self.process.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "the service did not become ready"
-                await asyncio.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: coverage saves the child's data
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                self.process.kill()
-                self.process.wait()
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    started: list[Service] = []
-
-    def start(env: dict[str, str], *args: str) -> Service:
-        started.append(Service(env, tmp_path / f"service-{len(started)}.log", *args))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.stop()
 
 
 @pytest.fixture
@@ -114,16 +47,6 @@ def big_gateway(demo_credentials: DemoCredentials) -> Iterator[str]:
     )
     with serve(gateway.app) as url:
         yield f"{url}/gateway.do"
-
-
-def _keys(demo_credentials: DemoCredentials, gateway_url: str) -> dict[str, str]:
-    return {
-        "ALIPAY_APP_ID": demo_credentials.app_id,
-        "ALIPAY_APP_PRIVATE_KEY": demo_credentials.app_private_key_pem,
-        "ALIPAY_PUBLIC_KEY": demo_credentials.alipay_public_key_pem,
-        "ALIPAY_GATEWAY_URL": gateway_url,
-        "GRAPH_ALLOW_ANONYMOUS": "true",
-    }
 
 
 def _aliases(name: str, count: int) -> str:
@@ -142,7 +65,7 @@ async def test_big_answers_flood_stays_under_the_ceiling(
     service: Callable[..., Service], demo_credentials: DemoCredentials, big_gateway: str
 ) -> None:
     bound = 8 * MIB
-    env = _keys(demo_credentials, big_gateway) | {"GRAPH_CACHE_MAX_BYTES": str(bound)}
+    env = gateway_env(demo_credentials, big_gateway) | {"GRAPH_CACHE_MAX_BYTES": str(bound)}
     served = service(env)
     await served.ready()
     async with httpx.AsyncClient(base_url=served.url, timeout=60) as http:
