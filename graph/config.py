@@ -74,6 +74,9 @@ class Settings:
     max_connections: int = 0  # open connections per process; 0: what the file limit leaves (graph.http.server)
     keep_alive_s: int = 5  # an idle connection's life between requests (behind a proxy: above its idle timeout)
     apq_max_document_bytes: int = 16 * 1024  # a larger document is refused at registration
+    cache_min_refresh_s: float = 5.0  # Cache-Control: no-cache refreshes one key at most this often
+    cache_stale_s: float = 300.0  # an expired answer may still serve this long while the gateway is unavailable
+    max_calls_per_min: int = 600  # gateway calls per merchant per minute, shared by the fleet; 0: no budget
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -134,6 +137,9 @@ class Settings:
             max_connections=_number(env, "GRAPH_MAX_CONNECTIONS", 0, int, minimum=0, maximum=10**7),
             keep_alive_s=_number(env, "GRAPH_KEEP_ALIVE_S", 5, int, minimum=1, maximum=3600),
             apq_max_document_bytes=_number(env, "GRAPH_APQ_MAX_DOCUMENT_BYTES", 16 << 10, int, minimum=64),
+            cache_min_refresh_s=_number(env, "GRAPH_CACHE_MIN_REFRESH_S", 5.0, float, minimum=0, maximum=86400),
+            cache_stale_s=_number(env, "GRAPH_CACHE_STALE_S", 300.0, float, minimum=0, maximum=7 * 86400),
+            max_calls_per_min=_number(env, "ALIPAY_MAX_CALLS_PER_MIN", 600, int, minimum=0, maximum=10**7),
         )
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from graph.gateway.errors import (
+    BudgetSpent,
     CircuitOpen,
     GatewayError,
     GatewayProtocolError,
@@ -57,6 +58,6 @@ def from_gateway(exc: GatewayError) -> GraphError:
         return cls(str(exc), alipay=alipay)
     if isinstance(exc, SignatureError):
         return AlipayBadSignature(str(exc))
-    if isinstance(exc, GatewayTransportError | GatewayProtocolError | CircuitOpen):
+    if isinstance(exc, GatewayTransportError | GatewayProtocolError | CircuitOpen | BudgetSpent):
         return AlipayUnavailable(str(exc))
     return GraphError("internal error")  # pragma: no cover  (the tree above is exhaustive)

@@ -12,6 +12,7 @@ from graph.config import Settings
 from graph.data.cache import TEXT, AnswerCache, Entry, open_cache, open_store
 from graph.data.lru import SizedLRU
 from graph.data.source import VersionSource
+from graph.fleet.flight import FleetFlight
 from graph.fleet.redis import open_redis
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
@@ -95,20 +96,24 @@ def build_services(
         size=response_size,
         max_item_bytes=settings.response_max_cached_bytes,
     )
+    redis = open_redis(settings.cache_url)
     source = VersionSource(
         client,
         cache,
         ttl_s=settings.cache_ttl_s,
         error_ttl_s=settings.cache_error_ttl_s,
         max_concurrency=settings.max_concurrency,
+        stale_s=settings.cache_stale_s,
+        min_refresh_s=settings.cache_min_refresh_s,
+        # A lease outlives one operation's wait for the gateway: a holder that died frees the key by then.
+        fleet=None if redis is None else FleetFlight(redis, lease_s=settings.operation_deadline_s + 1.0),
         tracing=telemetry.tracing,
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
     # them safely; the memory store has its own bound, since a caller can register as many as it likes.
     documents = open_store(settings.cache_url, TEXT, max_bytes=max_bytes, max_entries=settings.apq_max_documents)
-    telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
+    telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights, source))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
-    redis = open_redis(settings.cache_url)
     return Services(
         settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis
     )

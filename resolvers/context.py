@@ -61,7 +61,7 @@ class Context:
                 "no answer from the gateway within the operation deadline (GRAPH_OPERATION_DEADLINE_S)"
             ) from None
         source = self.services.source
-        self.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched))
+        self.freshness.used(source.age_s(fetched), source.ttl_left_s(fetched), stale=fetched.stale)
         if isinstance(fetched.outcome, GatewayError):
             raise from_gateway(fetched.outcome)
         return fetched.outcome

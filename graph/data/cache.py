@@ -127,7 +127,10 @@ class AnswerCache(Generic[T]):
         self.errors: Counter[str] = Counter()
         self._last_warning = float("-inf")
 
-    async def get(self, key: str) -> T | None:
+    async def get(self, key: str, *, usable: Callable[[T], bool] | None = None, counted: bool = True) -> T | None:
+        """The value under ``key``, or None. ``usable`` tells a kept value that is past its use (an answer kept for
+        stale-if-error) from a hit: it is returned but counted ``expired``; ``counted=False`` counts nothing (a
+        look for another instance's answer, repeated while it waits)."""
         if self._memory is not None:
             raw = self._memory.get(key)  # a dict operation: nothing to fail, nothing to await
         else:
@@ -139,7 +142,8 @@ class AnswerCache(Generic[T]):
                 return None
             self._recovered()
         value: T | None = raw if raw is None or self._size is not None else self.codec.loads(raw)
-        self.lookups["miss" if value is None else "hit"] += 1
+        if counted:
+            self.lookups["miss" if value is None else "hit" if usable is None or usable(value) else "expired"] += 1
         return value
 
     def entries(self) -> int | None:

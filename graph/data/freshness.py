@@ -15,10 +15,12 @@ class Freshness:
     ages: list[float] = field(default_factory=list)
     ttl_left: float = math.inf  # the shortest remaining lifetime of the answers used
     cacheable: bool = True  # False once any answer must not be reused (transient failures, masked errors)
+    stale: bool = False  # an expired answer was served because the gateway could not give a fresh one
 
-    def used(self, age_s: float, ttl_left_s: float | None) -> None:
-        """Record one answer: its age, and how long it may still be reused (None: never)."""
+    def used(self, age_s: float, ttl_left_s: float | None, *, stale: bool = False) -> None:
+        """Record one answer: its age, how long it may still be reused (None: never), and whether it is stale."""
         self.ages.append(age_s)
+        self.stale = self.stale or stale
         if ttl_left_s is None:
             self.cacheable = False
         else:

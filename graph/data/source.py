@@ -13,14 +13,16 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from graph.data.cache import AnswerCache, Entry
 from graph.data.flight import SingleFlight
+from graph.fleet.flight import FleetFlight
 from graph.gateway.base import GatewayClient
-from graph.gateway.errors import BusinessError, CircuitOpen, GatewayError
+from graph.gateway.errors import BudgetSpent, BusinessError, GatewayError, SignatureError
 from graph.gateway.methods import VERSION_DETAIL
 from graph.observability import request_state as request
 from graph.observability.tracing import Tracing
@@ -61,6 +63,13 @@ class Fetched:
 
     outcome: VersionNode | GatewayError
     stored_at: float | None = None
+    stale: bool = False  # an expired answer served because the gateway could not give a fresh one
+
+
+class Budget(Protocol):
+    """Gateway calls a merchant may still make (``graph.fleet.buckets``: shared by the fleet through Redis)."""
+
+    async def take(self, caller: str, cost: int = 1) -> float: ...
 
 
 def cache_key(app_id: str, key: VersionKey | ApiKey) -> str:
@@ -74,7 +83,13 @@ def cache_key(app_id: str, key: VersionKey | ApiKey) -> str:
 
 
 class VersionSource:
-    """Process-wide: the cache, the single-flight table and the bound on gateway calls in flight."""
+    """Process-wide: the cache, the single-flight table and the bounds on gateway calls (in flight, per minute).
+
+    An answer is fresh for ``ttl_s`` and kept ``stale_s`` longer: while the gateway cannot answer (down, circuit
+    open, budget spent) an expired answer is served, marked stale, rather than none; business errors never are.
+    ``Cache-Control: no-cache`` (``fresh``) refreshes a key at most once every ``min_refresh_s``: the stored
+    answer's age says when it was last fetched, in whichever instance, so the bound holds for the fleet.
+    """
 
     def __init__(
         self,
@@ -84,6 +99,10 @@ class VersionSource:
         ttl_s: float,
         error_ttl_s: float,
         max_concurrency: int,
+        stale_s: float = 0.0,
+        min_refresh_s: float = 0.0,
+        budget: Budget | None = None,
+        fleet: FleetFlight | None = None,
         clock: Callable[[], float] = time.time,
         tracing: Tracing | None = None,
     ) -> None:
@@ -92,9 +111,16 @@ class VersionSource:
         self.tracing = tracing or Tracing()
         self._ttl_s = ttl_s
         self._error_ttl_s = error_ttl_s
+        self._stale_s = stale_s
+        self._min_refresh_s = min_refresh_s
+        self._budget = budget
+        self.fleet = fleet
         self._limit = asyncio.Semaphore(max_concurrency)
         self._clock = clock
         self.flights: SingleFlight[tuple[str, bool], Fetched] = SingleFlight()
+        self.refreshes: Counter[str] = Counter()  # forced refreshes: refreshed, or throttled (a recent answer served)
+        self.stale_served = 0
+        self.budget_refused = 0
 
     async def fetch(self, key: VersionKey | ApiKey, *, fresh: bool = False) -> Fetched:
         key = key.api_key() if isinstance(key, VersionKey) else key
@@ -104,33 +130,81 @@ class VersionSource:
         return await self.flights.do((ck, fresh), lambda: self._fill(ck, key, fresh))
 
     async def _fill(self, ck: str, key: ApiKey, fresh: bool) -> Fetched:
-        if not fresh:
-            with self.tracing.span("cache.get", {"cache.name": "gateway", "cache.backend": self.cache.name}) as span:
-                entry = await self.cache.get(ck)
-                span.set("cache.hit", entry is not None)
-            if entry is not None:
-                state = request.current()
-                if state is not None:
-                    state.cache_hits += 1
+        with self.tracing.span("cache.get", {"cache.name": "gateway", "cache.backend": self.cache.name}) as span:
+            entry = await self.cache.get(ck, usable=self._usable)
+            usable = entry is not None and self._usable(entry)
+            span.set("cache.hit", usable)
+        if entry is not None and usable and (not fresh or self._age(entry) < self._min_refresh_s):
+            if fresh:
+                self.refreshes["throttled"] += 1
+            state = request.current()
+            if state is not None:
+                state.cache_hits += 1
+            return _from_entry(entry)
+        if fresh:
+            self.refreshes["refreshed"] += 1
+        fetched = await self._across_fleet(ck, key, entry)
+        failure = fetched.outcome
+        if isinstance(failure, GatewayError) and _unavailable(failure) and entry is not None and entry.kind == "ok":
+            # Something we knew beats nothing: fresh still (a forced refresh that failed), or stale within bounds.
+            if usable:
                 return _from_entry(entry)
+            if self._age(entry) < self._ttl_s + self._stale_s:
+                self.stale_served += 1
+                return Fetched(entry.payload, entry.stored_at, stale=True)
+        return fetched
+
+    async def _across_fleet(self, ck: str, key: ApiKey, seen: Entry | None) -> Fetched:
+        """The call, made by one instance of the fleet: this one, or another whose answer lands in the cache."""
+        if self.fleet is None:
+            return await self._call(ck, key)
+        lease = await self.fleet.lead(ck)
+        if lease is not None:
+            try:
+                return await self._call(ck, key)
+            finally:
+                await lease.release()
+        since = None if seen is None else seen.stored_at
+
+        async def answered() -> Entry | None:
+            entry = await self.cache.get(ck, counted=False)
+            return entry if entry is not None and (since is None or entry.stored_at > since) else None
+
+        entry = await self.fleet.wait(ck, answered)
+        return _from_entry(entry) if entry is not None else await self._call(ck, key)
+
+    async def _call(self, ck: str, key: ApiKey) -> Fetched:
+        admit = (
+            None if self._budget is None else _admit(self._budget, _merchant(self.client.app_id, key.app_auth_token))
+        )
         async with self._limit:
             try:
-                node = await self.client.call(key.method, dict(key.args), app_auth_token=key.app_auth_token)
+                node = await self.client.call(
+                    key.method, dict(key.args), app_auth_token=key.app_auth_token, admit=admit
+                )
             except BusinessError as exc:
                 if exc.signed:  # a signed refusal is a fact worth reusing briefly; an unsigned one is not
                     await self.cache.set(ck, _error_entry(exc, self._clock()), self._error_ttl_s)
                 return Fetched(exc)
+            except BudgetSpent as exc:
+                self.budget_refused += 1
+                return Fetched(exc)
             except GatewayError as exc:  # transient or untrustworthy: never cached
-                failure = exc
-            else:
-                await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s)
-                return Fetched(node)
-        if fresh and isinstance(failure, CircuitOpen):
-            # The gateway is being left alone: a cached answer (its age in cacheAge) beats none, even for no-cache.
-            entry = await self.cache.get(ck)
-            if entry is not None:
-                return _from_entry(entry)
-        return Fetched(failure)
+                return Fetched(exc)
+        # Kept past its freshness for stale-if-error; reads tell fresh from stale by its age.
+        await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s + self._stale_s)
+        return Fetched(node)
+
+    @property
+    def fleet_waited(self) -> int:
+        return 0 if self.fleet is None else self.fleet.waited
+
+    def _age(self, entry: Entry) -> float:
+        return max(0.0, self._clock() - entry.stored_at)
+
+    def _usable(self, entry: Entry) -> bool:
+        """Fresh enough to answer with when the gateway is up: within its kind's lifetime."""
+        return self._age(entry) < (self._ttl_s if entry.kind == "ok" else self._error_ttl_s)
 
     def age_s(self, fetched: Fetched) -> float:
         return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)
@@ -138,13 +212,27 @@ class VersionSource:
     def ttl_left_s(self, fetched: Fetched) -> float | None:
         """How much longer this outcome may be reused, as the cache would: None for what is never cached."""
         outcome = fetched.outcome
-        if isinstance(outcome, BusinessError) and outcome.signed:
-            ttl = self._error_ttl_s
-        elif isinstance(outcome, GatewayError):
+        if fetched.stale or (isinstance(outcome, GatewayError) and not isinstance(outcome, BusinessError)):
             return None
-        else:
-            ttl = self._ttl_s
-        return ttl - self.age_s(fetched)
+        if isinstance(outcome, BusinessError):
+            return self._error_ttl_s - self.age_s(fetched) if outcome.signed else None
+        return self._ttl_s - self.age_s(fetched)
+
+
+def _unavailable(error: GatewayError) -> bool:
+    """The gateway could not be asked or did not answer: what stale-if-error covers (never a refusal, never a
+    signature that failed: those are answers)."""
+    return not isinstance(error, BusinessError | SignatureError)
+
+
+def _admit(budget: Budget, merchant: str) -> Callable[[], Awaitable[float]]:
+    return lambda: budget.take(merchant)
+
+
+def _merchant(app_id: str, app_auth_token: str | None) -> str:
+    # The budget's bucket: Alipay counts calls per app, and per merchant an ISV acts for. The token is never kept.
+    token = hashlib.sha256(app_auth_token.encode()).hexdigest()[:32] if app_auth_token else "-"
+    return f"{app_id}:{token}"
 
 
 def _error_entry(exc: BusinessError, now: float) -> Entry:

@@ -21,7 +21,7 @@ from graph.gateway import signing
 from graph.gateway.attempts import Attempt, AttemptObserver, NoObserver, outcome_of
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
-from graph.gateway.errors import BusinessError, GatewayError, GatewayTransportError, SignatureError
+from graph.gateway.errors import BudgetSpent, BusinessError, GatewayError, GatewayTransportError, SignatureError
 from graph.gateway.methods import VERSION_DETAIL
 from graph.gateway.transport import GatewayTransport
 
@@ -53,6 +53,8 @@ def _redacted(url: httpx.URL) -> httpx.URL:
 logging.getLogger("httpx").addFilter(RedactGatewayUrls())
 
 Sleep = Callable[[float], Awaitable[None]]
+# Asked before each attempt: 0 to go ahead, else the seconds until one may (the upstream budget, graph.data.source).
+Admit = Callable[[], Awaitable[float]]
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 
@@ -135,10 +137,11 @@ class GatewayClient:
         await self._http.aclose()
 
     async def call(
-        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None
+        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None, admit: Admit | None = None
     ) -> dict[str, Any]:
         """Call the read ``method`` with ``params``; retry what the gateway calls transient; return the verified
-        answer's fields (v2: the success node, ``code`` and ``msg`` included; v3: the bare fields)."""
+        answer's fields (v2: the success node, ``code`` and ``msg`` included; v3: the bare fields). ``admit`` is
+        asked before every attempt, retries included (each is a call Alipay counts)."""
         raise NotImplementedError
 
     async def version_detail(
@@ -149,13 +152,14 @@ class GatewayClient:
             VERSION_DETAIL, {"app_version": app_version, "bundle_id": bundle_id}, app_auth_token=app_auth_token
         )
 
-    async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, method: str, attempt: Callable[[], Awaitable[T]], admit: Admit | None = None) -> T:
         """Run ``attempt`` (which signs afresh each time) until it succeeds or fails for good.
 
         Each attempt is reported to the observer (metrics, a span) and logged: what was called and how it
         went, never what was sent. The deadline covers every attempt and every backoff wait: a call never
         outlives it, however it retries. The circuit breaker may refuse an attempt before it is made
-        (``CircuitOpen``: not an attempt, so neither observed nor retried)."""
+        (``CircuitOpen``: not an attempt, so neither observed nor retried), and so may ``admit``, the upstream
+        budget (``BudgetSpent``: nothing sent, the breaker told nothing)."""
         loop = asyncio.get_running_loop()
         give_up_at = None if self._deadline_s is None else loop.time() + self._deadline_s
         tries = 0
@@ -165,6 +169,8 @@ class GatewayClient:
             probe = self.breaker.before_call()
             answered: bool | None = None  # stays None if the attempt is cancelled: that says nothing of the gateway
             try:
+                if admit is not None and (wait := await admit()) > 0:
+                    raise BudgetSpent(wait)
                 with self._observer.attempt(record):
                     started = time.perf_counter()
                     try:

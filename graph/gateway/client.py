@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from graph.gateway import aes, signing
-from graph.gateway.base import Backoff, Clock, GatewayClient, Sleep
+from graph.gateway.base import Admit, Backoff, Clock, GatewayClient, Sleep
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import (
     GatewayProtocolError,
@@ -38,12 +38,12 @@ class AlipayClient(GatewayClient):
     """Signed calls to the Alipay open-platform v2 gateway (``gateway.do``)."""
 
     async def call(
-        self, method: str, params: Mapping[str, Any], *, app_auth_token: str | None = None
+        self, method: str, params: Mapping[str, Any], *, app_auth_token: str | None = None, admit: Admit | None = None
     ) -> dict[str, Any]:
         """Call ``method`` with ``params`` as ``biz_content``; retry what the gateway calls transient; return the
         verified success node."""
         biz_text = json.dumps(params, ensure_ascii=False, separators=(",", ":"))
-        return await self._retrying(method, lambda: self._attempt(method, biz_text, app_auth_token))
+        return await self._retrying(method, lambda: self._attempt(method, biz_text, app_auth_token), admit)
 
     def signed_params(self, method: str, biz_text: str, app_auth_token: str | None) -> dict[str, str]:
         """The common parameters plus ``biz_content`` and ``sign``, as the gateway checks them."""

@@ -5,6 +5,7 @@
     ├── GatewayProtocolError        a body that is not a gateway answer (HTML, truncated JSON, no node)
     ├── SignatureError              an answer whose signature is missing, wrong or ambiguous (never used)
     ├── CircuitOpen                 not called at all: the gateway kept failing (circuit breaker open)
+    ├── BudgetSpent                 not called at all: the merchant's calls for this minute are spent
     └── GatewayResponseError        a well-formed error answer: code, msg, sub_code, sub_msg
         ├── GatewayUnavailable      20000, 40005, sub_code SYSTEM_ERROR; v3: HTTP 5xx, 429   (retryable)
         └── BusinessError           any other code: the same request would fail the same way
@@ -39,6 +40,18 @@ class GatewayProtocolError(GatewayError):
 
 class SignatureError(GatewayError):
     pass
+
+
+class BudgetSpent(GatewayError):
+    """The caller's ``admit`` refused the attempt: the merchant's upstream budget (ALIPAY_MAX_CALLS_PER_MIN) is
+    spent, shared by every instance. Alipay's quotas are per app: past them it refuses every caller alike."""
+
+    def __init__(self, retry_in_s: float) -> None:
+        self.retry_in_s = retry_in_s
+        super().__init__(
+            "upstream budget spent: this merchant's gateway calls for the minute are used up"
+            f" (ALIPAY_MAX_CALLS_PER_MIN); the gateway was not called (next call possible in {retry_in_s:.1f} s)"
+        )
 
 
 class GatewayResponseError(GatewayError):

@@ -22,7 +22,7 @@ import httpx
 
 from graph.gateway import aes, signing
 from graph.gateway.attempts import AttemptObserver
-from graph.gateway.base import DEFAULT_BACKOFF, Backoff, Clock, GatewayClient, Sleep, utc_now
+from graph.gateway.base import DEFAULT_BACKOFF, Admit, Backoff, Clock, GatewayClient, Sleep, utc_now
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.credentials import Credentials
 from graph.gateway.errors import (
@@ -106,14 +106,14 @@ class AlipayV3Client(GatewayClient):
         self._nonce = nonce
 
     async def call(
-        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None
+        self, method: str, params: Mapping[str, str], *, app_auth_token: str | None = None, admit: Admit | None = None
     ) -> dict[str, Any]:
         """GET ``method``'s v3 path with ``params`` in the query string; the verified answer (the bare fields, no
         ``_response`` wrapper)."""
         path = v3_path(method)
         query = "&".join(f"{_quote(name)}={_quote(value)}" for name, value in params.items())
         url = httpx.URL(f"{self._url}{path}?{query}" if query else f"{self._url}{path}")
-        return await self._retrying(path, lambda: self._attempt(url, app_auth_token))
+        return await self._retrying(path, lambda: self._attempt(url, app_auth_token), admit)
 
     def signed_headers(self, method: str, path_query: str, body: str, app_auth_token: str | None) -> dict[str, str]:
         """The headers that authenticate one request (a fresh nonce and timestamp each time)."""

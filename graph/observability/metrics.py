@@ -63,8 +63,22 @@ class FlightStats(Protocol):  # graph.data.flight.SingleFlight
     def in_flight(self) -> int: ...
 
 
-# gateway answers, whole responses, documents registered by APQ, single-flight
-DataPath = tuple[CacheStats, CacheStats, CacheStats, FlightStats]
+class SourceStats(Protocol):  # graph.data.source.VersionSource: what bounds and rescues gateway calls
+    @property
+    def refreshes(self) -> Mapping[str, int]: ...
+
+    @property
+    def stale_served(self) -> int: ...
+
+    @property
+    def budget_refused(self) -> int: ...
+
+    @property
+    def fleet_waited(self) -> int: ...
+
+
+# gateway answers, whole responses, documents registered by APQ, single-flight, the data path's own counts
+DataPath = tuple[CacheStats, CacheStats, CacheStats, FlightStats, SourceStats]
 
 
 class Metrics:
@@ -149,7 +163,7 @@ class _DataPathCollector(Collector):
         current = self._data_path()
         if current is None:
             return
-        answers, responses, documents, flights = current
+        answers, responses, documents, flights, source = current
         lookups = CounterMetricFamily(
             "graph_cache_lookups",
             "Cache reads by cache (gateway answers, whole responses, APQ documents), backend and result; "
@@ -163,7 +177,7 @@ class _DataPathCollector(Collector):
         )
         entries = GaugeMetricFamily("graph_cache_entries", "Entries in a memory cache", labels=["cache"])
         for label, cache in (("gateway", answers), ("response", responses), ("documents", documents)):
-            for result in ("hit", "miss", "error"):
+            for result in ("hit", "miss", "error", "expired"):
                 lookups.add_metric([label, cache.name, result], cache.lookups[result])
             for operation in ("get", "set", "ping"):
                 errors.add_metric([label, cache.name, operation], cache.errors[operation])
@@ -178,4 +192,27 @@ class _DataPathCollector(Collector):
         )
         yield GaugeMetricFamily(
             "graph_singleflight_in_flight", "Distinct gateway fetches in flight", value=flights.in_flight
+        )
+        yield CounterMetricFamily(
+            "graph_singleflight_fleet_waited",
+            "Gateway calls not made because another instance of the fleet made them (shared through Redis)",
+            value=source.fleet_waited,
+        )
+        refreshes = CounterMetricFamily(
+            "graph_cache_forced_refresh",
+            "Cache-Control: no-cache reads: refreshed from the gateway, or throttled (GRAPH_CACHE_MIN_REFRESH_S)",
+            labels=["outcome"],
+        )
+        for outcome in ("refreshed", "throttled"):
+            refreshes.add_metric([outcome], source.refreshes[outcome])
+        yield refreshes
+        yield CounterMetricFamily(
+            "graph_cache_stale_served",
+            "Expired answers served because the gateway could not give a fresh one (GRAPH_CACHE_STALE_S)",
+            value=source.stale_served,
+        )
+        yield CounterMetricFamily(
+            "graph_upstream_budget_refused",
+            "Gateway calls not made because the merchant's budget was spent (ALIPAY_MAX_CALLS_PER_MIN)",
+            value=source.budget_refused,
         )
