@@ -11,14 +11,14 @@ import hashlib
 import hmac
 import math
 import re
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
+
+from graph.fleet.buckets import TokenBuckets
 
 TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
 # app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
-MAX_CALLERS = 10000
 
 
 def fingerprint(key: str) -> str:
@@ -38,51 +38,6 @@ class Refusal:
     message: str
     code: str
     headers: tuple[tuple[str, str], ...] = ()
-
-
-class TokenBuckets:
-    """A token bucket per caller: it holds up to the per-minute limit and refills at limit/60 a second, so a caller
-    may burst up to the limit and sustain the limit per minute. At most ``max_callers`` buckets, the least recently
-    seen dropped first (a dropped caller starts again full, which only helps a caller with more addresses than
-    the bound)."""
-
-    def __init__(
-        self, per_minute: int, *, max_callers: int = MAX_CALLERS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0  # tokens a second
-        self.max_callers = max_callers
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at); dict order = recency
-
-    def take(self, caller: str) -> float:
-        """Spend one token: 0.0 when allowed, else the seconds until one is back."""
-        now = self._clock()
-        tokens = self._refilled(self._buckets.pop(caller, None), now)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate
-        self._buckets[caller] = (tokens, now)  # re-inserted at the end: the most recently seen
-        while len(self._buckets) > self.max_callers:
-            del self._buckets[next(iter(self._buckets))]
-        return wait
-
-    def wait(self, caller: str) -> float:
-        """The seconds until ``caller`` has a token again (0.0: it has one), spending nothing."""
-        tokens = self._refilled(self._buckets.get(caller), self._clock())
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-
-    def _refilled(self, state: tuple[float, float] | None, now: float) -> float:
-        """The tokens a bucket holds at ``now`` (a caller not seen yet has a full one)."""
-        if state is None:
-            return self.capacity
-        tokens, at = state
-        return min(self.capacity, tokens + (now - at) * self.rate)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
 
 
 class Access:
