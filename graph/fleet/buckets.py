@@ -114,7 +114,8 @@ class TokenBuckets:
 
 class SharedBuckets:
     """A token bucket per caller shared by every instance on one Redis, under ``name`` (e.g. ``"rate"``), with the
-    process's own ``TokenBuckets`` as the fallback. ``what`` names what falls back, in the log lines."""
+    process's own ``TokenBuckets`` as the fallback. ``what`` names what falls back, in the log lines, or is the
+    ``Reachability`` of other limiters this one falls back with, so that they say it once between them."""
 
     def __init__(
         self,
@@ -122,7 +123,7 @@ class SharedBuckets:
         per_minute: int,
         name: str,
         *,
-        what: str,
+        what: str | Reachability,
         max_callers: int = MAX_CALLERS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -131,7 +132,7 @@ class SharedBuckets:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.local = TokenBuckets(per_minute, max_callers=max_callers, clock=clock)
-        self.reachability = Reachability(what)
+        self.reachability = what if isinstance(what, Reachability) else Reachability(what)
         self._script = redis.register_script(_SCRIPT) if redis is not None else None
         self._prefix = f"{PREFIX}bucket:{name}:"
         self._clock = clock
