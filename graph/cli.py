@@ -119,6 +119,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     from graph.http import server
     from graph.observability import logs
+    from graph.observability.workers import prepare
 
     if not 1 <= workers <= 64:
         raise ConfigError("--workers: expected a whole number from 1 to 64")
@@ -128,19 +129,25 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
     # The protocol class and the loop factory are graph.http.server's: the read deadline, the connection cap and
     # the accept-failure lines summed up (README "Running in production").
-    uvicorn.run(
-        "graph.app:demo_from_environ" if settings.demo else "graph.app:from_environ",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
-        timeout_keep_alive=settings.keep_alive_s,
-        http=server.protocol_class(),
-        loop="graph.http.server:new_event_loop",
-    )
+    # With several workers one scrape shows them all: their metrics directory exists before any of them starts.
+    # (uvicorn's supervisor handles SIGTERM itself and returns, so the clean-up runs.)
+    clean_up = prepare(workers)
+    try:
+        uvicorn.run(
+            "graph.app:demo_from_environ" if settings.demo else "graph.app:from_environ",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+            timeout_keep_alive=settings.keep_alive_s,
+            http=server.protocol_class(),
+            loop="graph.http.server:new_event_loop",
+        )
+    finally:
+        clean_up()
     return 0
 
 

@@ -12,6 +12,7 @@ from graph.config import Settings
 from graph.data.cache import TEXT, AnswerCache, Entry, open_cache, open_store
 from graph.data.lru import SizedLRU
 from graph.data.source import VersionSource
+from graph.fleet.buckets import SharedBuckets
 from graph.fleet.flight import FleetFlight
 from graph.fleet.redis import open_redis
 from graph.gateway.base import GatewayClient
@@ -107,6 +108,12 @@ def build_services(
         min_refresh_s=settings.cache_min_refresh_s,
         # A lease outlives one operation's wait for the gateway: a holder that died frees the key by then.
         fleet=None if redis is None else FleetFlight(redis, lease_s=settings.operation_deadline_s + 1.0),
+        # Every gateway call, retries included, spends from its merchant's budget: Alipay's quotas are per app.
+        budget=(
+            SharedBuckets(redis, settings.max_calls_per_min, "budget", what="upstream budgets")
+            if settings.max_calls_per_min
+            else None
+        ),
         tracing=telemetry.tracing,
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share

@@ -121,6 +121,8 @@ def shared_graph_url(credentials: Credentials, _served_sandbox: tuple[SandboxGat
         allow_anonymous=True,
         timeout_s=2.0,
         rate_limit_per_min=0,
+        cache_min_refresh_s=0,  # its cases send no-cache to count what each costs upstream
+        max_calls_per_min=0,
     )
     with serve(create_app(settings), lifespan="on") as url:
         yield url

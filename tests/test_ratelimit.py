@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from graph.http.access import TokenBuckets
+from graph.fleet.buckets import TokenBuckets
 from tests.conftest import API_KEY, OTHER_API_KEY
 
 QUERY = {"query": "{ __typename }"}

@@ -95,7 +95,8 @@ async def test_get_queries_are_cached_too(graph_url: str, sandbox: SandboxGatewa
     assert 400 <= bad.status_code < 500
 
 
-async def test_no_cache_skips_and_refreshes(graph_url: str, sandbox: SandboxGateway) -> None:
+async def test_no_cache_skips_and_refreshes(start_app: Callable[..., str], sandbox: SandboxGateway) -> None:
+    graph_url = start_app(cache_min_refresh_s=1.0)
     await post(graph_url)
     await asyncio.sleep(1.1)
     fresh = await post(graph_url, headers={"Cache-Control": "no-cache"})

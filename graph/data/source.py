@@ -69,7 +69,9 @@ class Fetched:
 class Budget(Protocol):
     """Gateway calls a merchant may still make (``graph.fleet.buckets``: shared by the fleet through Redis)."""
 
-    async def take(self, caller: str, cost: int = 1) -> float: ...
+    async def spend(self, caller: str, cost: int = 1) -> tuple[float, float]:
+        """(0.0, tokens left) when allowed, else (seconds until allowed, tokens left)."""
+        ...
 
 
 def cache_key(app_id: str, key: VersionKey | ApiKey) -> str:
@@ -121,6 +123,7 @@ class VersionSource:
         self.refreshes: Counter[str] = Counter()  # forced refreshes: refreshed, or throttled (a recent answer served)
         self.stale_served = 0
         self.budget_refused = 0
+        self.budget_remaining: float | None = None  # calls left to the merchant that spent last (fleet-wide)
 
     async def fetch(self, key: VersionKey | ApiKey, *, fresh: bool = False) -> Fetched:
         key = key.api_key() if isinstance(key, VersionKey) else key
@@ -174,9 +177,7 @@ class VersionSource:
         return _from_entry(entry) if entry is not None else await self._call(ck, key)
 
     async def _call(self, ck: str, key: ApiKey) -> Fetched:
-        admit = (
-            None if self._budget is None else _admit(self._budget, _merchant(self.client.app_id, key.app_auth_token))
-        )
+        admit = None if self._budget is None else self._admit(_merchant(self.client.app_id, key.app_auth_token))
         async with self._limit:
             try:
                 node = await self.client.call(
@@ -194,6 +195,17 @@ class VersionSource:
         # Kept past its freshness for stale-if-error; reads tell fresh from stale by its age.
         await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s + self._stale_s)
         return Fetched(node)
+
+    def _admit(self, merchant: str) -> Callable[[], Awaitable[float]]:
+        budget = self._budget
+
+        async def admit() -> float:
+            if budget is None:  # pragma: no cover  (only made with a budget)
+                return 0.0
+            wait, self.budget_remaining = await budget.spend(merchant)
+            return wait
+
+        return admit
 
     @property
     def fleet_waited(self) -> int:
@@ -223,10 +235,6 @@ def _unavailable(error: GatewayError) -> bool:
     """The gateway could not be asked or did not answer: what stale-if-error covers (never a refusal, never a
     signature that failed: those are answers)."""
     return not isinstance(error, BusinessError | SignatureError)
-
-
-def _admit(budget: Budget, merchant: str) -> Callable[[], Awaitable[float]]:
-    return lambda: budget.take(merchant)
 
 
 def _merchant(app_id: str, app_auth_token: str | None) -> str:

@@ -1,8 +1,10 @@
 """Who may call /graphql and how often: API keys, the merchant-token header, a token bucket per caller.
 
-Plain calls, made by the edge before it reads a request's body: ``Access.check`` answers with the caller or the
-refusal. The caller is a fingerprint of the API key that matched (never the key), or None for an anonymous caller;
-anonymous callers are rate limited by client address.
+Made by the edge before it reads a request's body: ``Access.check`` answers with the caller or the refusal. The
+caller is a fingerprint of the API key that matched (never the key), or None for an anonymous caller; anonymous
+callers are rate limited by client address. With a Redis cache (``Services.redis``) both limits, per caller and
+refused keys per address, are the fleet's (``SharedBuckets``): N instances allow the limit between them, not N
+times it. Without Redis, or while it is unreachable, each instance keeps its own and says so once.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import hashlib
 import hmac
 import math
 import re
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from graph.fleet.buckets import SharedBuckets
+from graph.fleet.redis import Reachability
 
 TOKEN_HEADER = "x-alipay-app-auth-token"  # noqa: S105  (a header name)
 # app_auth_tokens are ~40 characters of letters and digits; bound them so a header cannot carry anything else.
 _TOKEN = re.compile(r"[A-Za-z0-9._-]{1,128}")
-MAX_CALLERS = 10000
 
 
 def fingerprint(key: str) -> str:
@@ -40,51 +45,6 @@ class Refusal:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class TokenBuckets:
-    """A token bucket per caller: it holds up to the per-minute limit and refills at limit/60 a second, so a caller
-    may burst up to the limit and sustain the limit per minute. At most ``max_callers`` buckets, the least recently
-    seen dropped first (a dropped caller starts again full, which only helps a caller with more addresses than
-    the bound)."""
-
-    def __init__(
-        self, per_minute: int, *, max_callers: int = MAX_CALLERS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0  # tokens a second
-        self.max_callers = max_callers
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at); dict order = recency
-
-    def take(self, caller: str) -> float:
-        """Spend one token: 0.0 when allowed, else the seconds until one is back."""
-        now = self._clock()
-        tokens = self._refilled(self._buckets.pop(caller, None), now)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate
-        self._buckets[caller] = (tokens, now)  # re-inserted at the end: the most recently seen
-        while len(self._buckets) > self.max_callers:
-            del self._buckets[next(iter(self._buckets))]
-        return wait
-
-    def wait(self, caller: str) -> float:
-        """The seconds until ``caller`` has a token again (0.0: it has one), spending nothing."""
-        tokens = self._refilled(self._buckets.get(caller), self._clock())
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-
-    def _refilled(self, state: tuple[float, float] | None, now: float) -> float:
-        """The tokens a bucket holds at ``now`` (a caller not seen yet has a full one)."""
-        if state is None:
-            return self.capacity
-        tokens, at = state
-        return min(self.capacity, tokens + (now - at) * self.rate)
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
 class Access:
     def __init__(
         self,
@@ -93,26 +53,34 @@ class Access:
         allow_anonymous: bool,
         per_minute: int,
         failures_per_minute: int = 30,
-        buckets: TokenBuckets | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self._keys = [(key.encode(), fingerprint(key)) for key in api_keys]
         self._anonymous = allow_anonymous
-        self.buckets = buckets if buckets is not None else TokenBuckets(per_minute) if per_minute else None
+        # Both limits fall back together when Redis goes away: one line in the log says so for both.
+        fallback = Reachability("rate limits and the refused-key limit")
+        self.buckets = SharedBuckets(redis, per_minute, "rate", what=fallback) if per_minute else None
         # Refused keys, per client address. An address past its burst is refused before its key is compared, so
         # guessing keys goes no faster than the limit; it is the guessing address that waits, never a key: a real
         # key used from elsewhere is not touched (an address is all an attacker controls of its own requests).
-        self.failures = TokenBuckets(failures_per_minute) if failures_per_minute and self._keys else None
+        self.failures = (
+            SharedBuckets(redis, failures_per_minute, "refused-keys", what=fallback)
+            if failures_per_minute and self._keys
+            else None
+        )
 
-    def check(self, authorization: str | None, token: str | None, client: tuple[str, int] | None) -> Caller | Refusal:
+    async def check(
+        self, authorization: str | None, token: str | None, client: tuple[str, int] | None
+    ) -> Caller | Refusal:
         address = client[0] if client else "-"
         if self.failures is not None:
-            wait = self.failures.wait(address)
+            wait = await self.failures.wait(address)
             if wait:
                 return _limited(wait, "too many refused API keys from this address (GRAPH_AUTH_FAILURES_PER_MIN)")
         authorised, key = self._authorised(authorization or "")
         if not authorised:
             if self.failures is not None:
-                self.failures.take(address)
+                await self.failures.take(address)
             if not self._keys and not self._anonymous:
                 message = (
                     "this service is closed: no API keys are configured (GRAPH_API_KEYS) and anonymous access is off"
@@ -127,7 +95,7 @@ class Access:
                 "BAD_USER_INPUT",
             )
         if self.buckets is not None:
-            wait = self.buckets.take(f"key:{key}" if key else f"ip:{address}")
+            wait = await self.buckets.take(f"key:{key}" if key else f"ip:{address}")
             if wait:
                 per_minute = round(self.buckets.capacity)
                 return _limited(

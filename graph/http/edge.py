@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import orjson
+from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.base import BaseSchema
 
@@ -65,24 +66,30 @@ class GraphQLEdge:
         self._telemetry = telemetry
         self._page = page
         self._clock = clock
-        self._access = Access(
-            api_keys=settings.api_keys,
-            allow_anonymous=settings.allow_anonymous,
-            per_minute=settings.rate_limit_per_min,
-            failures_per_minute=settings.auth_failures_per_min,
-        )
+        self._access = self._limits(None)
         self._services: Services | None = None
         self._persisted: PersistedQueries | None = None
 
     def start(self, services: Services) -> None:
         """Hand the edge what the lifespan built (the caches and the gateway client exist only while it runs)."""
         self._services = services
+        self._access = self._limits(services.redis)  # shared by the fleet when the cache is Redis
         self._persisted = PersistedQueries(
             services.documents,
             mode=self._settings.persisted_queries,
             manifest=self._settings.operations,
             ttl_s=self._settings.apq_ttl_s,
             max_document_bytes=self._settings.apq_max_document_bytes,
+        )
+
+    def _limits(self, redis: Redis | None) -> Access:
+        settings = self._settings
+        return Access(
+            api_keys=settings.api_keys,
+            allow_anonymous=settings.allow_anonymous,
+            per_minute=settings.rate_limit_per_min,
+            failures_per_minute=settings.auth_failures_per_min,
+            redis=redis,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,7 +113,7 @@ class GraphQLEdge:
                 raise RequestError(404, "the GraphiQL playground is off (GRAPH_GRAPHIQL=false)", code="NOT_FOUND")
             await send_page(send, self._page)  # public: nothing secret in GraphiQL; the operations it sends are not
             return
-        caller = self._access.check(
+        caller = await self._access.check(
             _text(headers.get(b"authorization")), _text(headers.get(_TOKEN)), scope.get("client")
         )
         if isinstance(caller, Refusal):

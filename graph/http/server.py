@@ -15,6 +15,8 @@ help, it runs after the headers are in. So the protocol classes are subclassed h
   probe's new connection is answered; a request whose body is in and is being answered is never closed this way;
 - with h11 (no httptools), a request with both Content-Length and Transfer-Encoding is refused with a 400, as
   httptools (llhttp) already refuses it;
+- a request head (request line and headers) over uvicorn's ``h11_max_incomplete_event_size`` (16 KiB) is refused
+  with a 431 under both parsers (graph/http/heads.py);
 - the event loop's "socket.accept() out of system resource" log lines, and our own closings, summed up in at
   most one line per kind every ``SUMMARY_INTERVAL_S``.
 """
@@ -35,6 +37,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
 from graph.config import Settings
+from graph.http.heads import HeadBoundH11, HeadBoundHttpTools, StrictConnection
 
 log = logging.getLogger("graph.server")
 SUMMARY_INTERVAL_S = 10.0
@@ -236,7 +239,7 @@ class _Guarded:
         super().connection_lost(exc)  # type: ignore[misc]
 
 
-class GuardedHttpTools(_Guarded, HttpToolsProtocol):
+class GuardedHttpTools(_Guarded, HeadBoundHttpTools, HttpToolsProtocol):
     """uvicorn's httptools protocol with the read deadline and the connection cap."""
 
     def on_message_begin(self) -> None:
@@ -261,25 +264,12 @@ class GuardedHttpTools(_Guarded, HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
 
-class _StrictConnection(h11.Connection):
-    """h11 lets Transfer-Encoding win over Content-Length (RFC 9112 6.3); a server behind a proxy that reads the
-    other one is a request-smuggling pair, so both together are a protocol error, as httptools has it."""
-
-    def next_event(self) -> Any:
-        event = super().next_event()
-        if isinstance(event, h11.Request):
-            names = {name.lower() for name, _ in event.headers}
-            if b"content-length" in names and b"transfer-encoding" in names:
-                raise h11.RemoteProtocolError("Content-Length and Transfer-Encoding together")
-        return event
-
-
-class GuardedH11(_Guarded, H11Protocol):
+class GuardedH11(_Guarded, HeadBoundH11, H11Protocol):
     """uvicorn's h11 protocol (the fallback without httptools) with the same protections."""
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, server_state, app_state, **kwargs)
-        self.conn = _StrictConnection(h11.SERVER, self.conn._max_incomplete_event_size)
+        self.conn = StrictConnection(h11.SERVER, self.conn._max_incomplete_event_size)
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE and self.guard.timer is None:

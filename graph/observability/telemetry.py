@@ -142,7 +142,7 @@ class RequestTelemetry:
                 await answer()
         finally:
             metrics.http_in_flight.dec()
-            metrics.http_requests.labels(route, str(status)).inc()
+            metrics.answered(route, status)
             request.end(token)
             line = {
                 "request_id": request_id,
