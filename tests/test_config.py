@@ -260,6 +260,7 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "max_connections": 0,
         "keep_alive_s": 5,
         "apq_max_document_bytes": 16 * 1024,
+        "cache_signing_key": None,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 

@@ -153,7 +153,7 @@ class _DataPathCollector(Collector):
         lookups = CounterMetricFamily(
             "graph_cache_lookups",
             "Cache reads by cache (gateway answers, whole responses, APQ documents), backend and result; "
-            "an error reads as a miss",
+            "an error reads as a miss; forged: read from Redis but failed authentication (ignored, a miss)",
             labels=["cache", "backend", "result"],
         )
         errors = CounterMetricFamily(
@@ -163,7 +163,7 @@ class _DataPathCollector(Collector):
         )
         entries = GaugeMetricFamily("graph_cache_entries", "Entries in a memory cache", labels=["cache"])
         for label, cache in (("gateway", answers), ("response", responses), ("documents", documents)):
-            for result in ("hit", "miss", "error"):
+            for result in ("hit", "miss", "error", "forged"):
                 lookups.add_metric([label, cache.name, result], cache.lookups[result])
             for operation in ("get", "set", "ping"):
                 errors.add_metric([label, cache.name, operation], cache.errors[operation])
