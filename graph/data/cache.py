@@ -148,7 +148,7 @@ class AnswerCache(Generic[T]):
                 return None
             self._recovered()
             if raw is not None and self._seal is not None:
-                raw = self._seal.open(f"{self.store}:{key}", raw)
+                raw = self._seal.open_bytes(f"{self.store}:{key}", raw)  # bytes: the serializer has no encoding
                 if raw is None:
                     self.lookups["forged"] += 1
                     self._seal.refused(self.store)
