@@ -190,7 +190,8 @@ DATA_PATH_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "graph_cache_lookups": (
         "counter",
         "Cache reads by cache (gateway answers, whole responses, APQ documents), backend and result; "
-        "an error reads as a miss",
+        "an error reads as a miss; expired: kept for stale-if-error, past its freshness; forged: read from Redis but "
+        "failed authentication (ignored, a miss)",
         ("cache", "backend", "result"),
     ),
     "graph_cache_errors": (
@@ -234,7 +235,7 @@ def _readings(current: DataPath) -> Iterator[tuple[str, tuple[str, ...], float]]
     """(family, label values, value) for every data-path sample."""
     answers, responses, documents, flights, source = current
     for label, cache in (("gateway", answers), ("response", responses), ("documents", documents)):
-        for result in ("hit", "miss", "error", "expired"):
+        for result in ("hit", "miss", "error", "expired", "forged"):
             yield "graph_cache_lookups", (label, cache.name, result), cache.lookups[result]
         for operation in ("get", "set", "ping"):
             yield "graph_cache_errors", (label, cache.name, operation), cache.errors[operation]
