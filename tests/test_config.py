@@ -730,9 +730,6 @@ def test_memory_bound_settings(env: dict[str, str]) -> None:
         ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "response_max_cached_bytes"),
         ("GRAPH_APQ_MAX_DOCUMENTS", "apq_max_documents"),
         ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "apq_max_document_bytes"),
-        ("GRAPH_CACHE_STALE_S", "cache_stale_s"),
-        ("GRAPH_CACHE_MIN_REFRESH_S", "cache_min_refresh_s"),
-        ("ALIPAY_MAX_CALLS_PER_MIN", "max_calls_per_min"),
     ],
 )
 def test_the_readme_states_the_memory_defaults(name: str, field: str) -> None:
