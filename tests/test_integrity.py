@@ -4,6 +4,7 @@ Redis could write them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -155,3 +156,29 @@ async def test_instances_of_one_app_key_agree_and_other_keys_do_not(
     other = start_app(cache_url=redis_server.url, cache_signing_key=OTHER_SIGNING_KEY.encode())
     await ask(other, "0.0.1")
     assert len(sandbox.calls) == 3
+
+
+async def test_a_genuine_value_written_back_after_its_time_is_not_served_as_current(
+    start_app: Callable[..., str], sandbox: SandboxGateway, redis_server: RedisServer
+) -> None:
+    # A replay: sealed values copied while they were current and written back once they expired. The seal proves
+    # they are genuine; their own times (the response's expiry, the answer's age) say they are not current.
+    url = start_app(cache_url=redis_server.url, cache_ttl_s=1, cache_stale_s=0)
+    await ask(url, "1.0.0")
+    [response] = response_keys(redis_server)
+    answer = NAMESPACE + gateway_key(sandbox_app_id(sandbox), "1.0.0")
+    copies = {key: value_of(redis_server.call("GET", key)) for key in (response, answer)}
+    await asyncio.sleep(1.2)
+    for key, value in copies.items():
+        assert value is not None
+        redis_server.call("SET", key, value, "EX", "600")
+    again = await ask(url, "1.0.0")
+    assert again["data"]["miniAppVersion"] == REJECTED
+    assert len(sandbox.calls) == 2  # neither the old response nor the old answer served: the gateway was asked
+    assert again["extensions"]["cacheAge"] == 0
+
+
+def sandbox_app_id(sandbox: SandboxGateway) -> str:
+    [call] = sandbox.calls[:1]
+    assert call.app_id is not None
+    return call.app_id
