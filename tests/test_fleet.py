@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from graph.observability import workers
 from tests.redis_server import RedisServer
 from tests.test_metrics import parse, value
 
@@ -282,3 +284,28 @@ async def test_an_operator_s_metrics_folder_is_emptied_at_start(tmp_path: Path) 
     finally:
         served.stop()
     assert given.is_dir()  # the operator's, kept
+
+
+def test_the_metrics_folder_the_parent_prepares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(workers.ENV, "placeholder")
+    monkeypatch.delenv(workers.ENV)  # restored to absent after the test, whatever prepare sets
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        workers.prepare(1)()  # one process, no folder given: nothing to do
+        assert workers.ENV not in os.environ
+        clean_up = workers.prepare(2)
+        made = Path(os.environ[workers.ENV])
+        assert made.parent == tmp_path
+        assert made.stat().st_mode & 0o777 == 0o700  # private
+        clean_up()
+        assert not made.exists()
+    finally:
+        tempfile.tempdir = None
+    given = tmp_path / "given" / "metrics"
+    monkeypatch.setenv(workers.ENV, str(given))
+    workers.prepare(1)()  # made if missing
+    (given / "counter_7.db").write_bytes(b"stale")
+    (given / "notes.txt").write_text("not ours")
+    workers.prepare(4)()
+    assert sorted(path.name for path in given.iterdir()) == ["notes.txt"]  # emptied of metrics files, kept
