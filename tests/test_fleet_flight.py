@@ -82,8 +82,11 @@ async def test_a_failed_call_lets_the_waiters_call_for_themselves(
     sandbox.fail_next(Fault.slow(1.0), times=1)
     async with httpx.AsyncClient(timeout=30) as http:
         answers = await asyncio.gather(*(ask(http, one.url, "0.0.1", CLIENTS[0]) for one in instances))
+    # Only the holder's own request fails; the others, waiting on its lease, got an answer when it went (by calling
+    # themselves, or from one of them that did: the timed-out call may not even reach the sandbox's log).
     assert sum("errors" in a for a in answers) <= 1
-    assert 2 <= len(sandbox.calls) <= 3
+    assert sum(a["data"]["miniAppVersion"] is not None for a in answers) >= 2
+    assert 1 <= len(sandbox.calls) <= 3
 
 
 async def test_with_redis_gone_each_instance_calls_alone_and_says_so_once(
