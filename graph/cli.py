@@ -127,7 +127,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # An import string and a factory, as workers need: each worker process builds its own app from the
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
     # The protocol class and the loop factory are graph.http.server's: the read deadline, the connection cap and
-    # the accept-failure lines summed up (README "Running in production").
+    # the accept-failure lines summed up (docs/operations.md, "Slow and many clients").
     uvicorn.run(
         "graph.app:demo_from_environ" if settings.demo else "graph.app:from_environ",
         factory=True,

@@ -230,7 +230,7 @@ def open_store(
 ) -> AnswerCache[T]:
     """``memory://`` or ``redis://[:password@]host[:port][/db]`` (validated by the settings already).
 
-    ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: README);
+    ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: docs/caching.md);
     ``size`` keeps objects in memory instead of text; ``max_item_bytes`` bounds one value in both backends."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
