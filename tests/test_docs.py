@@ -330,3 +330,25 @@ def test_the_slugs_are_the_forges() -> None:
     assert slug("Persisted queries (APQ and safelist)") == "persisted-queries-apq-and-safelist"
     assert slug("Tracing (OpenTelemetry)") == "tracing-opentelemetry"
     assert slug("`GRAPH_LOG_FORMAT` and the terminal") == "graph_log_format-and-the-terminal"
+
+
+def test_one_diagram_of_a_requests_path() -> None:
+    # Mermaid (which the forges render) ends a statement at ";": one inside a note's text broke the whole diagram.
+    text = (DOCS / "request-path.md").read_text(encoding="utf-8")
+    [diagram] = re.findall(r"(?ms)^```mermaid\n(.*?)^```", text)
+    assert diagram.startswith("sequenceDiagram")
+    assert ";" not in diagram
+    for stop in ("Response cache", "Single-flight", "Gateway-answer cache", "Alipay"):
+        assert f"as {stop}" in diagram
+
+
+def test_the_readme_keeps_two_set_up_commands() -> None:
+    # One installs and serves the demo, one installs and runs the whole suite: a newcomer's first two steps.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"(?ms)^## Quick start$.*?^```sh\n(.*?)^```", readme)
+    commands = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(commands) == 2
+    assert commands[0].startswith("pip install -e .")
+    assert commands[0].endswith("python -m graph serve --demo")
+    assert commands[1] == ".ci/run"
+    assert (ROOT / ".ci" / "run").exists()
