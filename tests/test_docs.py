@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,31 +59,59 @@ def _is_environment(node: ast.expr) -> bool:
     return _name_of(node) in ENVIRONMENTS
 
 
+UNKNOWN = "(a default this test cannot read from the code)"
+
+
+def _is_none(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
 class Read:
     """One place the code reads a variable: its name, and the expression after it (a default, where it has one)."""
 
-    def __init__(self, name: str, default: ast.expr | None, call: ast.Call, parents: dict[ast.AST, ast.AST]) -> None:
-        self.name, self.default, self.call, self._parents = name, default, call, parents
+    def __init__(self, name: str, default: ast.expr | None, call: ast.expr, module: ast.Module) -> None:
+        self.name, self.default, self.call = name, default, call
+        self._parents = {child: parent for parent in ast.walk(module) for child in ast.iter_child_nodes(parent)}
+        # The module's own constants, so ``_number(env, "X", DEFAULT_X, ...)`` reads DEFAULT_X's value.
+        self._constants = {
+            target.id: statement.value
+            for statement in module.body
+            if isinstance(statement, ast.Assign)
+            for target in statement.targets
+            if isinstance(target, ast.Name)
+        }
 
     def literal_default(self) -> object:
         """What the read call itself falls back to: ``env.get("X", "RSA2")``, ``_number(env, "X", 32 << 20, ...)``,
-        or ``env.get("X", "").strip() or "memory://"``; None when it spells none."""
-        value = _evaluate(self.default) if self.default is not None else None
+        or ``env.get("X", "").strip() or "memory://"``; None when it spells none, UNKNOWN when it spells one this
+        cannot work out (a call, an imported name)."""
+        value = _evaluate(self.default, self._constants) if self.default is not None else None
         if value in (None, ""):
             node: ast.AST = self.call
             while node in self._parents and not isinstance(node, ast.stmt):  # up through .strip() to ``or "x"``
                 node = self._parents[node]
                 if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-                    return _evaluate(node.values[-1])
+                    last = node.values[-1]
+                    fallback = _evaluate(last, self._constants)
+                    if fallback is not None:
+                        return fallback
+                    # ``or SOME_DEFAULT`` names a default this cannot read; ``or env.get(...)`` is no default
+                    return UNKNOWN if isinstance(last, ast.Name | ast.Attribute) else None
+        if value is None and self.default is not None and not _is_none(self.default):
+            return UNKNOWN
         return None if value == "" else value
 
 
-def reads() -> list[Read]:
-    """Every call in graph/ and resolvers/ that reads a variable from the environment, with a constant name."""
+def reads(modules: Iterable[ast.Module] | None = None) -> list[Read]:
+    """Every call in graph/ and resolvers/ (or ``modules``) that reads a variable from the environment, by a constant
+    name."""
     found = []
-    for _, module in _sources():
-        parents = {child: parent for parent in ast.walk(module) for child in ast.iter_child_nodes(parent)}
+    for module in modules if modules is not None else (module for _, module in _sources()):
         for node in ast.walk(module):
+            if isinstance(node, ast.Subscript) and _is_environment(node.value):  # env["NAME"]: no default
+                if name := _constant_name(node.slice):
+                    found.append(Read(name, None, node, module))
+                continue
             if not isinstance(node, ast.Call):
                 continue
             function, args = node.func, node.args
@@ -94,17 +122,17 @@ def reads() -> list[Read]:
             ):
                 name = _constant_name(args[0]) if args else None
                 if name:
-                    found.append(Read(name, args[1] if len(args) > 1 else None, node, parents))
+                    found.append(Read(name, args[1] if len(args) > 1 else None, node, module))
                 continue
             if _name_of(function) == "getenv" and args and (name := _constant_name(args[0])):
-                found.append(Read(name, args[1] if len(args) > 1 else None, node, parents))
+                found.append(Read(name, args[1] if len(args) > 1 else None, node, module))
                 continue
             for position, arg in enumerate(args[:-1]):  # helper(env, "NAME", default, ...)
                 if _is_environment(arg) and (name := _constant_name(args[position + 1])):
                     default = args[position + 2] if len(args) > position + 2 else None
-                    found.append(Read(name, default, node, parents))
+                    found.append(Read(name, default, node, module))
                     if _name_of(function) in SECRET_READERS:
-                        found.append(Read(f"{name}_FILE", None, node, parents))
+                        found.append(Read(f"{name}_FILE", None, node, module))
     return found
 
 
@@ -117,12 +145,16 @@ _OPERATORS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 
-def _evaluate(node: ast.expr) -> object:
-    """A default as written: a constant, or constants joined by arithmetic (``32 << 20``, ``10**8``)."""
+def _evaluate(node: ast.expr, constants: dict[str, ast.expr], depth: int = 0) -> object:
+    """A default as written: a constant, the module's named constant, or constants joined by arithmetic
+    (``32 << 20``, ``10**8``); None for anything else."""
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Name) and node.id in constants and depth < 5:
+        return _evaluate(constants[node.id], constants, depth + 1)
     if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-        return _OPERATORS[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+        left, right = _evaluate(node.left, constants, depth), _evaluate(node.right, constants, depth)
+        return None if left is None or right is None else _OPERATORS[type(node.op)](left, right)
     return None
 
 
@@ -205,10 +237,13 @@ def shown(value: object) -> str | None:
 def defaults(demo_credentials: DemoCredentials, tmp_path: Path, names: set[str]) -> dict[str, str | None]:
     settings = Settings.from_environ(_environment(demo_credentials, tmp_path))
     fields = fields_by_name()
-    literal: dict[str, object] = {}
+    spelled: dict[str, list[object]] = {}
     for read in reads():
-        if literal.get(read.name) in (None, ""):
-            literal[read.name] = read.literal_default()
+        spelled.setdefault(read.name, []).append(read.literal_default())
+    literal: dict[str, object] = {}
+    for name, values in spelled.items():  # a value any read spells, else "cannot tell", else none
+        known = [value for value in values if value not in (None, UNKNOWN)]
+        literal[name] = known[0] if known else (UNKNOWN if UNKNOWN in values else None)
     found = {}
     for name in names:
         field = fields.get(name) or fields.get(name.removesuffix("_FILE"))
@@ -249,6 +284,11 @@ def test_every_variable_the_code_reads_is_documented_once_with_its_default(
         spans = re.findall(r"`([^`]+)`", cell)
         for name in row_names:
             want = expected[name]
+            if want == UNKNOWN:
+                wrong.append(
+                    f"{name}: its default cannot be read from the code: give it a Settings field, or a literal"
+                )
+                continue
             ok = cell.lower().startswith(("none", "required")) if want is None else bool(spans) and spans[0] == want
             if not ok:
                 wrong.append(f"{name}: the code's default is {want or 'none'}, the row says {cell!r}")
@@ -275,6 +315,30 @@ def test_the_defaults_are_read_from_the_code() -> None:
     assert by_name["ALIPAY_SIGN_TYPE"].literal_default() == "RSA2"
     assert by_name["ALIPAY_APP_ID"].literal_default() is None
     assert "ALIPAY_ENCRYPT_KEY_FILE" in by_name  # from optional_secret(env, "ALIPAY_ENCRYPT_KEY")
+    sample = ast.parse(
+        "import os\n"
+        "DEFAULT_STALE_S = 30 * 2\n"
+        "def settings(env):\n"
+        "    stale = _number(env, 'GRAPH_X_S', DEFAULT_STALE_S, float, minimum=0)\n"
+        "    y, z = os.environ['GRAPH_Y'], os.getenv('GRAPH_Z', 'zz')\n"
+        "    w = env.get('GRAPH_W', '').strip() or 'w'\n"
+        "    u = env.get('GRAPH_U', '') or env.get('GRAPH_U_OLD', '') or os.sep\n"
+        "    key = optional_secret(env, 'GRAPH_K')\n"
+        "    other = env.get(name, '')\n"
+        "    v = _number(env, 'GRAPH_V', limit() * 2, int)\n"
+    )
+    found = {read.name: read.literal_default() for read in reads([sample])}
+    assert found == {
+        "GRAPH_X_S": 60,
+        "GRAPH_Y": None,
+        "GRAPH_Z": "zz",
+        "GRAPH_W": "w",
+        "GRAPH_K": None,
+        "GRAPH_K_FILE": None,
+        "GRAPH_V": UNKNOWN,
+        "GRAPH_U": UNKNOWN,
+        "GRAPH_U_OLD": UNKNOWN,  # reported as such, never taken for "none"
+    }
     fields = fields_by_name()
     assert fields["GRAPH_CACHE_TTL_S"] == "cache_ttl_s"
     assert fields["GRAPH_LOG_FORMAT"] == "log_format"  # through the local it is parsed into
