@@ -278,7 +278,12 @@ def test_every_variable_the_code_reads_is_documented_once_with_its_default(
     assert twice == [], f"more than one row in docs/configuration.md: {twice}"
     stale = sorted(set(documented) - names)
     assert stale == [], f"documented in docs/configuration.md, never read by the code: {stale}"
-    expected = defaults(demo_credentials, tmp_path, names)
+    wrong = default_problems(rows, defaults(demo_credentials, tmp_path, names))
+    assert wrong == [], "\n".join(wrong)
+
+
+def default_problems(rows: list[tuple[list[str], str]], expected: dict[str, str | None]) -> list[str]:
+    """A row's default cell against the code's: its first code span is the value, or it says none/required."""
     wrong = []
     for row_names, cell in rows:
         spans = re.findall(r"`([^`]+)`", cell)
@@ -288,11 +293,24 @@ def test_every_variable_the_code_reads_is_documented_once_with_its_default(
                 wrong.append(
                     f"{name}: its default cannot be read from the code: give it a Settings field, or a literal"
                 )
-                continue
-            ok = cell.lower().startswith(("none", "required")) if want is None else bool(spans) and spans[0] == want
-            if not ok:
+            elif not (cell.lower().startswith(("none", "required")) if want is None else spans[:1] == [want]):
                 wrong.append(f"{name}: the code's default is {want or 'none'}, the row says {cell!r}")
-    assert wrong == [], "\n".join(wrong)
+    return wrong
+
+
+def test_a_wrong_default_is_reported() -> None:
+    rows = table_rows(
+        "| `GRAPH_A_S` | a | `10` |\n| `GRAPH_B` | b | `x` |\n"
+        "| `GRAPH_C` | c | none |\n| `GRAPH_D` | d | no default |\n"
+    )
+    expected = {"GRAPH_A_S": "5", "GRAPH_B": None, "GRAPH_C": UNKNOWN, "GRAPH_D": None}
+    assert default_problems(rows, expected) == [
+        "GRAPH_A_S: the code's default is 5, the row says '`10`'",
+        "GRAPH_B: the code's default is none, the row says '`x`'",
+        "GRAPH_C: its default cannot be read from the code: give it a Settings field, or a literal",
+        "GRAPH_D: the code's default is none, the row says 'no default'",
+    ]
+    assert default_problems(rows[:1], {"GRAPH_A_S": "10"}) == []
 
 
 def test_no_other_page_holds_a_settings_row() -> None:
@@ -375,9 +393,7 @@ def links(page: Path) -> list[str]:
     return [target for target in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", target)]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
-def test_internal_links_resolve(page: Path) -> None:
-    assert page.exists()
+def broken_links(page: Path) -> list[str]:
     broken = []
     for target in links(page):
         path, _, anchor = target.partition("#")
@@ -385,8 +401,29 @@ def test_internal_links_resolve(page: Path) -> None:
         if not destination.exists():
             broken.append(f"{target}: no such file")
         elif anchor and destination.suffix == ".md" and anchor not in anchors(destination):
-            broken.append(f"{target}: no such heading in {destination.relative_to(ROOT)}")
-    assert broken == []
+            broken.append(f"{target}: no such heading in {destination.name}")
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(ROOT).as_posix())
+def test_internal_links_resolve(page: Path) -> None:
+    assert page.exists()
+    assert broken_links(page) == []
+
+
+def test_a_broken_link_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other page\n\n## Where it is\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n[ok](other.md#where-it-is) [ok](#page) [web](https://example.com/x.md) `[code](nowhere.md)`\n"
+        "[gone](missing.md) [no heading](other.md#nowhere) [here](#nothing)\n\n```md\n[in a block](nowhere.md)\n```\n",
+        encoding="utf-8",
+    )
+    assert broken_links(page) == [
+        "missing.md: no such file",
+        "other.md#nowhere: no such heading in other.md",
+        "#nothing: no such heading in page.md",
+    ]
 
 
 def test_the_slugs_are_the_forges() -> None:
