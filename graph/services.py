@@ -17,6 +17,7 @@ from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from graph.live.hub import LiveHub
 from graph.observability.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -39,8 +40,12 @@ class Services:
     parsed: SizedLRU[Any, Any] = field(default_factory=lambda: SizedLRU(Settings.cache_max_bytes))
     # What the fleet shares beside the cache (graph/fleet): None with memory://, where every instance is alone.
     redis: Redis | None = None
+    # The live subscriptions' watches and pollers (graph/live); a fleet's when Redis is shared.
+    live: LiveHub | None = None
 
     async def aclose(self) -> None:
+        if self.live is not None:
+            await self.live.aclose()
         await self.client.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -109,6 +114,7 @@ def build_services(
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
     redis = open_redis(settings.cache_url)
+    live = LiveHub(source, poll_s=settings.live_poll_s)
     return Services(
-        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis
+        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis, live
     )

@@ -15,6 +15,7 @@ class Freshness:
     ages: list[float] = field(default_factory=list)
     ttl_left: float = math.inf  # the shortest remaining lifetime of the answers used
     cacheable: bool = True  # False once any answer must not be reused (transient failures, masked errors)
+    stale: bool = False  # an answer used was served past its expiry while the gateway was unavailable
 
     def used(self, age_s: float, ttl_left_s: float | None) -> None:
         """Record one answer: its age, and how long it may still be reused (None: never)."""

@@ -1,0 +1,159 @@
+"""One watch per (merchant token, version, client) in a process: one poll every ``GRAPH_LIVE_POLL_S``, however many
+subscribe to it.
+
+A watch lives while it has subscribers. Its task polls through the data path with ``fresh=True`` (a refresh, not
+a read: through the breaker and the budget, and the fresh answer is written to the cache), turns the outcome into a
+``State`` and, when the fingerprint changed, wakes its subscribers. A subscriber is an ``asyncio.Event`` (one per
+subscription, shared by the keys it watches): woken, it reads the states it was not sent yet. With a fleet
+(``graph.live.fleet``) only the instance holding a key's lease polls it; the others receive its states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from graph.data.source import VersionKey, VersionSource, cache_key
+from graph.live.state import State, state_of
+
+log = logging.getLogger("graph.live")
+
+
+class Fleet(Protocol):
+    """What a hub asks of the instances it shares its keys with (``graph.live.fleet.RedisFleet``)."""
+
+    tick_s: float  # how often a watch must come back to keep (or take over) its lease
+
+    async def hold(self, ck: str) -> bool:
+        """Take or keep the lease on ``ck``: True when this instance is the one to poll it."""
+
+    async def release(self, ck: str) -> None: ...
+
+    async def publish(self, ck: str, state: State) -> None: ...
+
+
+class Watch:
+    __slots__ = ("ck", "key", "next_poll", "state", "subscribers", "task")
+
+    def __init__(self, key: VersionKey, ck: str, next_poll: float) -> None:
+        self.key = key
+        self.ck = ck  # the key's cache key: the token hashed, what the fleet names it by
+        self.subscribers: set[asyncio.Event] = set()
+        self.state: State | None = None
+        self.next_poll = next_poll
+        self.task: asyncio.Task[None] | None = None
+
+
+class LiveHub:
+    def __init__(
+        self,
+        source: VersionSource,
+        *,
+        poll_s: float,
+        fleet: Fleet | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.poll_s = poll_s
+        self.fleet = fleet
+        self._clock = clock
+        self._watches: dict[VersionKey, Watch] = {}
+        self._by_ck: dict[str, Watch] = {}
+        self.polls = 0  # gateway refreshes this instance made (tests and the benchmark read it)
+
+    @property
+    def watches(self) -> int:
+        return len(self._watches)
+
+    def join(self, keys: Iterable[VersionKey], subscriber: asyncio.Event) -> None:
+        for key in keys:
+            watch = self._watches.get(key)
+            if watch is None:
+                ck = cache_key(self.source.client.app_id, key)
+                watch = self._watches[key] = self._by_ck[ck] = Watch(key, ck, self._clock() + self.poll_s)
+                watch.task = asyncio.get_running_loop().create_task(self._run(watch), name="live-watch")
+            watch.subscribers.add(subscriber)
+
+    def leave(self, keys: Iterable[VersionKey], subscriber: asyncio.Event) -> None:
+        for key in keys:
+            watch = self._watches.get(key)
+            if watch is None:
+                continue
+            watch.subscribers.discard(subscriber)
+            if not watch.subscribers:
+                self._drop(watch)
+
+    def state(self, key: VersionKey) -> State | None:
+        watch = self._watches.get(key)
+        return None if watch is None else watch.state
+
+    async def current(self, key: VersionKey) -> State:
+        """The key's state now: its watch's last one, or (none yet) the data path's answer (the cache first)."""
+        known = self.state(key)
+        if known is not None:
+            return known
+        state = state_of(await self.source.fetch(key))
+        watch = self._watches.get(key)
+        if watch is not None and watch.state is None:
+            watch.state = state  # the baseline the first poll is compared with
+        return state if watch is None or watch.state is None else watch.state
+
+    def received(self, ck: str, state: State) -> None:
+        """A state another instance polled (the fleet's messages): as if polled here."""
+        watch = self._by_ck.get(ck)
+        if watch is not None:
+            watch.next_poll = self._clock() + self.poll_s  # whoever takes the lease over polls from there on
+            self._set(watch, state)
+
+    async def aclose(self) -> None:
+        for watch in list(self._watches.values()):
+            self._drop(watch)
+
+    def _drop(self, watch: Watch) -> None:
+        self._watches.pop(watch.key, None)
+        self._by_ck.pop(watch.ck, None)
+        if watch.task is not None:
+            watch.task.cancel()
+
+    async def _run(self, watch: Watch) -> None:
+        fleet = self.fleet
+        try:
+            while True:
+                wait = max(0.0, watch.next_poll - self._clock())
+                if fleet is None:
+                    await asyncio.sleep(wait)
+                    await self._poll(watch)
+                    continue
+                await asyncio.sleep(min(wait, fleet.tick_s))
+                if await fleet.hold(watch.ck) and self._clock() >= watch.next_poll:
+                    state = await self._poll(watch)
+                    if state is not None:
+                        await fleet.publish(watch.ck, state)
+        finally:
+            if fleet is not None:
+                # The lease is given back at once (another instance's subscribers need not wait for it to expire).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(fleet.release(watch.ck))
+
+    async def _poll(self, watch: Watch) -> State | None:
+        watch.next_poll = self._clock() + self.poll_s
+        self.polls += 1
+        try:
+            state = state_of(await self.source.fetch(watch.key, fresh=True))
+        except Exception:  # a defect must not end the watch: its subscribers keep the last state
+            log.exception("live poll failed", extra={"app_version": watch.key.app_version})
+            return None
+        self._set(watch, state)
+        return state
+
+    @staticmethod
+    def _set(watch: Watch, state: State) -> None:
+        if watch.state is not None and watch.state.fingerprint == state.fingerprint:
+            return
+        watch.state = state
+        for subscriber in watch.subscribers:
+            subscriber.set()

@@ -1,0 +1,314 @@
+"""Live subscriptions over real sockets against a sandbox whose versions the tests change: graphql-transport-ws and
+SSE, one poll per key in a process, authentication as for queries, and each limit's refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedOK
+
+from graph.app import create_app
+from graph.config import Settings
+from graph.gateway.client import Credentials
+from graph.sandbox import DemoCredentials, Fault, SandboxGateway
+from tests.conftest import API_KEY, MERCHANT_TOKEN
+from tests.live_client import AMAP, WALLET, WsClient, change, changeable_versions, sse_events, ws_url
+from tests.secrets_audit import WireSigns
+from tests.servers import serve
+
+POLL_S = 0.4
+VERSIONS = changeable_versions()
+
+
+@pytest.fixture(scope="module")
+def _live_sandbox(demo_credentials: DemoCredentials) -> Iterator[tuple[SandboxGateway, str]]:
+    gateway = SandboxGateway(
+        alipay_private_key=demo_credentials.alipay_private_key,
+        apps={demo_credentials.app_id: demo_credentials.app_public_key},
+        auth_tokens=[MERCHANT_TOKEN],
+        versions=VERSIONS,
+    )
+    with serve(WireSigns(gateway.app)) as url:
+        yield gateway, f"{url}/gateway.do"
+
+
+@pytest.fixture
+def live_sandbox(_live_sandbox: tuple[SandboxGateway, str]) -> Iterator[SandboxGateway]:
+    saved = dict(VERSIONS)
+    _live_sandbox[0].reset()
+    yield _live_sandbox[0]
+    VERSIONS.clear()
+    VERSIONS.update(saved)
+    _live_sandbox[0].reset()
+
+
+@pytest.fixture
+def start_live(
+    credentials: Credentials, live_sandbox: SandboxGateway, _live_sandbox: tuple[SandboxGateway, str]
+) -> Iterator[Callable[..., str]]:
+    base = Settings(
+        credentials=credentials,
+        gateway_url=_live_sandbox[1],
+        allow_anonymous=True,
+        timeout_s=2.0,
+        retries=0,
+        live_poll_s=POLL_S,
+        rate_limit_per_min=0,
+    )
+    with contextlib.ExitStack() as stack:
+
+        def start(**changes: Any) -> str:
+            return stack.enter_context(serve(create_app(replace(base, **changes)), lifespan="on"))
+
+        yield start
+
+
+def detail_calls(sandbox: SandboxGateway) -> int:
+    return sum(1 for call in sandbox.calls if call.method == "alipay.open.mini.version.detail.query")
+
+
+async def test_current_state_then_only_what_changed_over_websocket(
+    start_live: Callable[..., str], live_sandbox: SandboxGateway
+) -> None:
+    url = start_live()
+    client = await (await WsClient.open(url)).acked()
+    await client.subscribe("1", {"appVersion": "0.0.1", "bundleIds": [WALLET, AMAP]})
+    first = [await client.item(), await client.item()]
+    assert [(i["bundleId"], i["__typename"]) for i in first] == [(WALLET, "MiniAppVersion"), (AMAP, "MiniAppVersion")]
+    # Polls that find nothing new send nothing.
+    with pytest.raises(TimeoutError):
+        await client.item(within=3 * POLL_S)
+    change(VERSIONS, ("0.0.1", WALLET), status="OFFLINE", version_desc="withdrawn")
+    loop = asyncio.get_running_loop()
+    changed_at = loop.time()
+    event = await client.item(within=POLL_S + 2.0)
+    assert loop.time() - changed_at < POLL_S + 1.0  # within one poll interval (and the machine's slack)
+    assert event == {
+        "__typename": "MiniAppVersion",
+        "appVersion": "0.0.1",
+        "bundleId": WALLET,
+        "status": "OFFLINE",
+        "versionDesc": "withdrawn",
+    }
+    with pytest.raises(TimeoutError):  # the other client did not change: no event for it
+        await client.item(within=3 * POLL_S)
+    await client.send({"id": "1", "type": "complete"})
+    await client.aclose()
+
+
+async def test_sse_streams_the_state_and_its_changes(start_live: Callable[..., str]) -> None:
+    url = start_live()
+    async with httpx.AsyncClient(timeout=10) as http:
+        events = sse_events(http, url, {"appVersion": "0.0.2", "bundleIds": [WALLET]})
+        event, data = await anext(events)
+        assert event == "next"
+        assert data["data"]["miniAppVersionChanged"]["bundleId"] == WALLET
+        change(VERSIONS, ("0.0.2", WALLET), status="RELEASE")
+        event, data = await asyncio.wait_for(anext(events), POLL_S + 2.0)
+        assert (event, data["data"]["miniAppVersionChanged"]["status"]) == ("next", "RELEASE")
+        await events.aclose()
+
+
+async def test_sse_answers_a_query_as_one_event_then_complete(start_live: Callable[..., str]) -> None:
+    url = start_live()
+    body = {"query": '{ miniAppVersion(appVersion: "0.0.1") { status } }'}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{url}/graphql", json=body, headers={"accept": "text/event-stream"})
+    assert response.status_code == 200
+    assert response.text.startswith('event: next\ndata: {"data":{"miniAppVersion":{"status":"RELEASE"}}')
+    assert response.text.endswith("\n\nevent: complete\n\n")
+
+
+async def test_one_poll_per_key_for_all_subscribers_of_an_instance(
+    start_live: Callable[..., str], live_sandbox: SandboxGateway
+) -> None:
+    url = start_live()
+    clients = [await (await WsClient.open(url)).acked() for _ in range(20)]
+    for client in clients:
+        await client.subscribe("s", {"appVersion": "0.1.0", "bundleIds": [WALLET]})
+    for client in clients:
+        assert (await client.item())["bundleId"] == WALLET
+    live_sandbox.calls.clear()
+    await asyncio.sleep(5 * POLL_S + 0.1)
+    # One refresh per interval for the key, whatever the number of subscribers (5 intervals, and a little slack).
+    assert 4 <= detail_calls(live_sandbox) <= 6
+    change(VERSIONS, ("0.1.0", WALLET), status="GRAY", gray_strategy="p50")
+    for client in clients:
+        assert (await client.item(within=POLL_S + 2.0))["status"] == "GRAY"
+    for client in clients:
+        await client.aclose()
+
+
+async def test_a_gateway_that_stays_down_makes_one_event_not_one_a_poll(
+    start_live: Callable[..., str], live_sandbox: SandboxGateway
+) -> None:
+    url = start_live(breaker_failures=0)
+    client = await (await WsClient.open(url)).acked()
+    await client.subscribe("1", {"appVersion": "1.0.0", "bundleIds": [WALLET]})
+    assert (await client.item())["__typename"] == "MiniAppVersion"
+    live_sandbox.fail_next(Fault.HTTP_502, times=1000)
+    down = await client.item(within=POLL_S + 2.0)
+    assert (down["__typename"], down["code"], down["retryable"]) == ("MiniAppVersionError", "ALIPAY_UNAVAILABLE", True)
+    with pytest.raises(TimeoutError):
+        await client.item(within=4 * POLL_S)
+    live_sandbox.reset()
+    back = await client.item(within=POLL_S + 2.0)
+    assert back["__typename"] == "MiniAppVersion"
+    await client.aclose()
+
+
+async def test_arguments_are_checked_before_any_gateway_call(
+    start_live: Callable[..., str], live_sandbox: SandboxGateway
+) -> None:
+    url = start_live(max_bundle_ids=2)
+    client = await (await WsClient.open(url)).acked()
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("blank", {"appVersion": " "}),
+        ("many", {"appVersion": "0.0.1", "bundleIds": [WALLET, AMAP, "com.amap.other"]}),
+        ("bad", {"appVersion": "0.0.1", "bundleIds": ["not a client"]}),
+    ]
+    for ident, variables in cases:
+        await client.subscribe(ident, variables)
+        message = await client.recv()
+        assert message["type"] == "next"
+        assert message["id"] == ident
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert await client.recv() == {"type": "complete", "id": ident}
+    await client.subscribe("invalid", {}, query="subscription { nothing }")
+    message = await client.recv()
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert detail_calls(live_sandbox) == 0
+    await client.aclose()
+
+
+async def test_authentication_as_for_queries(start_live: Callable[..., str]) -> None:
+    url = start_live(allow_anonymous=False, api_keys=frozenset({API_KEY}))
+    refused = await WsClient.open(url)
+    assert (await refused.closed())[0] == 4403
+    wrong = await WsClient.open(url, {"Authorization": "Bearer not-the-key"})
+    assert (await wrong.closed())[0] == 4403
+    in_payload = await (await WsClient.open(url, {"Authorization": f"Bearer {API_KEY}"})).acked()
+    by_header = await (await WsClient.open(url, headers={"Authorization": f"Bearer {API_KEY}"})).acked()
+    token = {"Authorization": f"Bearer {API_KEY}", "X-Alipay-App-Auth-Token": MERCHANT_TOKEN}
+    merchant = await (await WsClient.open(url, token)).acked()
+    await merchant.subscribe("m", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    assert (await merchant.item())["bundleId"] == WALLET
+    malformed = await WsClient.open(url, {"Authorization": f"Bearer {API_KEY}", "X-Alipay-App-Auth-Token": "a b"})
+    assert (await malformed.closed())[0] == 4400
+    for client in (in_payload, by_header, merchant):
+        await client.aclose()
+    async with httpx.AsyncClient(timeout=10) as http:
+        event, (status, body) = await anext(sse_events(http, url, {"appVersion": "0.0.1"}))
+    assert (event, status, body["errors"][0]["extensions"]["code"]) == ("refused", 401, "UNAUTHENTICATED")
+
+
+async def test_a_closed_service_refuses_subscriptions(start_live: Callable[..., str]) -> None:
+    url = start_live(allow_anonymous=False)
+    client = await WsClient.open(url, {"Authorization": "Bearer anything"})
+    code, reason = await client.closed()
+    assert code == 4403
+    assert "closed" in reason
+
+
+async def test_protocol_refusals_close_with_their_codes(start_live: Callable[..., str]) -> None:
+    url = start_live(live_init_timeout_s=0.3)
+    silent = await connect(ws_url(url), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    async with asyncio.timeout(5):
+        await silent.wait_closed()
+    assert silent.close_code == 4408
+
+    twice = await (await WsClient.open(url)).acked()
+    await twice.send({"type": "connection_init"})
+    assert (await twice.closed())[0] == 4429
+
+    early = await connect(ws_url(url), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await early.send('{"id": "1", "type": "subscribe", "payload": {"query": "subscription { __typename }"}}')
+    async with asyncio.timeout(5):
+        await early.wait_closed()
+    assert early.close_code == 4401
+
+    duplicate = await (await WsClient.open(url)).acked()
+    await duplicate.subscribe("same", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    await duplicate.subscribe("same", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    assert (await duplicate.closed())[0] == 4409
+
+    binary = await (await WsClient.open(url)).acked()
+    await binary.ws.send(b'{"type": "ping"}')
+    assert (await binary.closed())[0] == 4400
+
+    garbage = await (await WsClient.open(url)).acked()
+    await garbage.ws.send("not json")
+    assert (await garbage.closed())[0] == 4400
+
+    pinged = await (await WsClient.open(url)).acked()
+    await pinged.send({"type": "ping"})
+    assert await pinged.recv() == {"type": "pong"}
+    await pinged.aclose()
+
+    with pytest.raises(Exception, match="403"):
+        await connect(ws_url(url))  # no graphql-transport-ws subprotocol offered: the handshake is refused
+
+
+async def test_limits_refuse_with_their_codes(start_live: Callable[..., str]) -> None:
+    url = start_live(live_max_per_connection=2, live_max_per_key=3, live_max_connections_per_key=2)
+    first = await (await WsClient.open(url)).acked()
+    for ident in ("a", "b"):
+        await first.subscribe(ident, {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+        await first.item()
+    await first.subscribe("c", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    refused = await first.recv()
+    assert refused["type"] == "error"
+    assert refused["id"] == "c"
+    assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    assert "GRAPH_LIVE_MAX_PER_CONNECTION" in refused["payload"][0]["message"]
+
+    second = await (await WsClient.open(url)).acked()
+    await second.subscribe("d", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    await second.item()
+    await second.subscribe("e", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    over_key = await second.recv()
+    assert over_key["type"] == "error"
+    assert "GRAPH_LIVE_MAX_PER_KEY" in over_key["payload"][0]["message"]
+
+    third = await WsClient.open(url)
+    code, reason = await third.closed()
+    assert code == 4429
+    assert "GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY" in reason
+    async with httpx.AsyncClient(timeout=10) as http:
+        event, (status, body) = await anext(sse_events(http, url, {"appVersion": "0.0.1"}))
+    assert (event, status, body["errors"][0]["extensions"]["code"]) == ("refused", 429, "TOO_MANY_SUBSCRIPTIONS")
+
+    # A subscription completed by its client frees its place.
+    await first.send({"id": "a", "type": "complete"})
+    await asyncio.sleep(0.2)
+    await second.subscribe("f", {"appVersion": "0.0.1", "bundleIds": [WALLET]})
+    assert (await second.item())["bundleId"] == WALLET
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_pings_and_lifetime(start_live: Callable[..., str]) -> None:
+    url = start_live(live_ping_s=0.3, live_max_lifetime_s=3.0)
+    quiet = await (await WsClient.open(url)).acked()
+    assert await quiet.recv() == {"type": "ping"}
+    # websockets' client answers protocol pings itself, but not graphql-transport-ws pings: no pong, closed.
+    code, reason = await quiet.closed()
+    assert code == 1001
+    assert "pong" in reason
+
+    answering = await (await WsClient.open(url)).acked()
+    opened = asyncio.get_running_loop().time()
+    with pytest.raises(ConnectionClosedOK):
+        await answering.item()  # answers each ping and is kept open, until its lifetime is over
+    assert asyncio.get_running_loop().time() - opened > 2.5
+    code, reason = await answering.closed()
+    assert code == 1001
+    assert "GRAPH_LIVE_MAX_LIFETIME_S" in reason
