@@ -17,6 +17,7 @@ from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from graph.live.fleet import RedisFleet
 from graph.live.hub import LiveHub
 from graph.observability.telemetry import Telemetry
 
@@ -114,7 +115,7 @@ def build_services(
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
     redis = open_redis(settings.cache_url)
-    live = LiveHub(source, poll_s=settings.live_poll_s)
+    live = LiveHub(source, poll_s=settings.live_poll_s, fleet=None if redis is None else RedisFleet(redis))
     return Services(
         settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis, live
     )

@@ -31,9 +31,9 @@ WALLET = "com.alipay.alipaywallet"
 AMAP = "com.amap.app"
 
 
-def changeable_versions() -> dict[tuple[str, str], Mapping[str, Any]]:
-    """The seeded versions in a dict a test may change (the seed itself is read-only)."""
-    return dict(SEED_VERSIONS)
+# The seeded versions in a dict the tests change while subscribers watch (the seed itself is read-only); served by
+# the `live_sandbox` fixture (tests/conftest.py), which puts them back after each test.
+VERSIONS: dict[tuple[str, str], Mapping[str, Any]] = dict(SEED_VERSIONS)
 
 
 def change(versions: dict[tuple[str, str], Mapping[str, Any]], key: tuple[str, str], **fields: Any) -> None:

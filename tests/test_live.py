@@ -17,45 +17,19 @@ from websockets.exceptions import ConnectionClosedOK
 from graph.app import create_app
 from graph.config import Settings
 from graph.gateway.client import Credentials
-from graph.sandbox import DemoCredentials, Fault, SandboxGateway
+from graph.sandbox import Fault, SandboxGateway
 from tests.conftest import API_KEY, MERCHANT_TOKEN
-from tests.live_client import AMAP, WALLET, WsClient, change, changeable_versions, sse_events, ws_url
-from tests.secrets_audit import WireSigns
+from tests.live_client import AMAP, VERSIONS, WALLET, WsClient, change, sse_events, ws_url
 from tests.servers import serve
 
 POLL_S = 0.4
-VERSIONS = changeable_versions()
-
-
-@pytest.fixture(scope="module")
-def _live_sandbox(demo_credentials: DemoCredentials) -> Iterator[tuple[SandboxGateway, str]]:
-    gateway = SandboxGateway(
-        alipay_private_key=demo_credentials.alipay_private_key,
-        apps={demo_credentials.app_id: demo_credentials.app_public_key},
-        auth_tokens=[MERCHANT_TOKEN],
-        versions=VERSIONS,
-    )
-    with serve(WireSigns(gateway.app)) as url:
-        yield gateway, f"{url}/gateway.do"
 
 
 @pytest.fixture
-def live_sandbox(_live_sandbox: tuple[SandboxGateway, str]) -> Iterator[SandboxGateway]:
-    saved = dict(VERSIONS)
-    _live_sandbox[0].reset()
-    yield _live_sandbox[0]
-    VERSIONS.clear()
-    VERSIONS.update(saved)
-    _live_sandbox[0].reset()
-
-
-@pytest.fixture
-def start_live(
-    credentials: Credentials, live_sandbox: SandboxGateway, _live_sandbox: tuple[SandboxGateway, str]
-) -> Iterator[Callable[..., str]]:
+def start_live(credentials: Credentials, live_gateway_url: str) -> Iterator[Callable[..., str]]:
     base = Settings(
         credentials=credentials,
-        gateway_url=_live_sandbox[1],
+        gateway_url=live_gateway_url,
         allow_anonymous=True,
         timeout_s=2.0,
         retries=0,

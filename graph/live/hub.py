@@ -35,6 +35,11 @@ class Fleet(Protocol):
 
     async def publish(self, ck: str, state: State) -> None: ...
 
+    def listen(self, deliver: Callable[[str, State], None]) -> None:
+        """Hand each state the fleet publishes (this instance's too) to ``deliver``."""
+
+    async def aclose(self) -> None: ...
+
 
 class Watch:
     __slots__ = ("ck", "key", "next_poll", "state", "subscribers", "task")
@@ -77,6 +82,8 @@ class LiveHub:
                 watch = self._watches[key] = self._by_ck[ck] = Watch(key, ck, self._clock() + self.poll_s)
                 watch.task = asyncio.get_running_loop().create_task(self._run(watch), name="live-watch")
             watch.subscribers.add(subscriber)
+        if self.fleet is not None:
+            self.fleet.listen(self.received)  # from the first subscriber on (once)
 
     def leave(self, keys: Iterable[VersionKey], subscriber: asyncio.Event) -> None:
         for key in keys:
@@ -110,8 +117,12 @@ class LiveHub:
             self._set(watch, state)
 
     async def aclose(self) -> None:
+        tasks = [watch.task for watch in self._watches.values() if watch.task is not None]
         for watch in list(self._watches.values()):
             self._drop(watch)
+        await asyncio.gather(*tasks, return_exceptions=True)  # their leases given back
+        if self.fleet is not None:
+            await self.fleet.aclose()
 
     def _drop(self, watch: Watch) -> None:
         self._watches.pop(watch.key, None)
