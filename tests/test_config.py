@@ -750,6 +750,9 @@ def test_memory_bound_settings(env: dict[str, str]) -> None:
         ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "response_max_cached_bytes"),
         ("GRAPH_APQ_MAX_DOCUMENTS", "apq_max_documents"),
         ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "apq_max_document_bytes"),
+        ("GRAPH_LIVE_MAX_PER_KEY", "live_max_per_key"),
+        ("GRAPH_LIVE_MAX_PER_CONNECTION", "live_max_per_connection"),
+        ("GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY", "live_max_connections_per_key"),
     ],
 )
 def test_the_readme_states_the_memory_defaults(name: str, field: str) -> None:
