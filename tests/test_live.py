@@ -286,3 +286,94 @@ async def test_pings_and_lifetime(start_live: Callable[..., str]) -> None:
     code, reason = await answering.closed()
     assert code == 1001
     assert "GRAPH_LIVE_MAX_LIFETIME_S" in reason
+
+
+async def test_messages_that_are_not_the_protocols_are_refused(start_live: Callable[..., str]) -> None:
+    url = start_live()
+    unknown = await (await WsClient.open(url)).acked()
+    await unknown.send({"type": "start", "id": "1"})  # subscriptions-transport-ws, the older protocol
+    code, reason = await unknown.closed()
+    assert code == 4400
+    assert "'start'" in reason
+
+    bad_payload = await WsClient.open(url, payload=None)
+    await bad_payload.send({"type": "connection_init", "payload": ["Bearer x"]})
+    assert await bad_payload.recv() == {"type": "connection_ack"}  # the first init (no payload) was fine
+    assert (await bad_payload.closed())[0] == 4429  # the second one is one too many, whatever it holds
+
+    listed = await connect(ws_url(url), subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await listed.send('{"type": "connection_init", "payload": ["Bearer x"]}')
+    async with asyncio.timeout(5):
+        await listed.wait_closed()
+    assert listed.close_code == 4400
+
+    client = await (await WsClient.open(url)).acked()
+    await client.send({"type": "complete", "id": "never-started"})  # nothing to stop: ignored
+    await client.send({"type": "pong"})  # an unasked pong: ignored
+    await client.send({"type": "subscribe", "id": "", "payload": {"query": "subscription { __typename }"}})
+    assert (await client.closed())[0] == 4400
+
+    burst = await (await WsClient.open(url)).acked()
+    # A second init closes the connection; what the client sent after it, before it heard, is not answered.
+    await burst.send({"type": "connection_init"})
+    await burst.send({"type": "ping"})
+    assert (await burst.closed())[0] == 4429
+
+
+async def test_subscribe_payloads_that_are_not_operations_are_errors(start_live: Callable[..., str]) -> None:
+    url = start_live()
+    client = await (await WsClient.open(url)).acked()
+    for ident, payload, code in [
+        ("list", ["subscription"], "BAD_REQUEST"),
+        ("none", {"query": None}, "BAD_REQUEST"),
+        (
+            "hash",
+            {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}},
+            "PERSISTED_QUERY_NOT_FOUND",
+        ),
+    ]:
+        await client.send({"type": "subscribe", "id": ident, "payload": payload})
+        message = await client.recv()
+        assert (message["type"], message["id"]) == ("error", ident)
+        assert message["payload"][0]["extensions"]["code"] == code
+    await client.aclose()
+
+
+async def test_sse_refusals_before_the_stream_starts(start_live: Callable[..., str]) -> None:
+    url = start_live(live_max_per_key=1)
+    stream = {"accept": "text/event-stream"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        form = await http.post(f"{url}/graphql", content=b"query=x", headers={**stream, "content-type": "text/plain"})
+        assert form.status_code == 415
+        invalid = await http.post(f"{url}/graphql", json={"query": "subscription { nothing }"}, headers=stream)
+        assert invalid.status_code == 400
+        assert invalid.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert "data" not in invalid.json()
+        # One subscription held (over GET, the other form) leaves none for a second one: 429.
+        query = {"query": 'subscription { miniAppVersionChanged(appVersion: "0.0.1") { __typename } }'}
+        async with http.stream("GET", f"{url}/graphql", params=query, headers=stream) as held:
+            assert held.status_code == 200
+            lines = held.aiter_lines()
+            assert await anext(lines) == "event: next"
+            second = await http.post(f"{url}/graphql", json=query, headers=stream)
+            assert second.status_code == 429
+            assert second.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+        # The client went away: its subscription is released.
+        for _ in range(50):
+            again = await http.post(f"{url}/graphql", json={"query": "{ __typename }"}, headers=stream)
+            if again.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert again.status_code == 200
+
+
+async def test_sse_keeps_the_stream_alive_then_ends_it_at_its_lifetime(start_live: Callable[..., str]) -> None:
+    url = start_live(live_ping_s=0.2, live_max_lifetime_s=1.0)
+    query = 'subscription { miniAppVersionChanged(appVersion: "0.0.1", bundleIds: ["com.amap.app"]) { __typename } }'
+    body = {"query": query}
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(f"{url}/graphql", json=body, headers={"accept": "text/event-stream"})
+    assert response.status_code == 200
+    assert response.text.startswith("event: next\ndata: ")
+    assert "\n\n:\n\n" in response.text  # keep-alive comments while nothing changed
+    assert "event: complete" not in response.text  # ended by the lifetime, not by the subscription

@@ -11,10 +11,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from graph.app import create_app
+from graph.config import Settings
 from graph.fleet.redis import PREFIX
+from graph.gateway.client import Credentials
+from graph.live.fleet import CHANNEL
 from graph.sandbox import DemoCredentials, SandboxGateway
 from tests.live_client import VERSIONS, WALLET, WsClient, change
 from tests.redis_server import RedisServer
+from tests.servers import serve
 from tests.test_lifecycle import Served
 
 POLL_S = 1.0
@@ -43,7 +48,7 @@ def fleet(
     processes = [Served(env=env) for _ in range(INSTANCES)]
     yield processes
     for served in processes:
-        served.stop(kill=True)
+        served.stop()  # SIGTERM: the survivors' coverage data is written
 
 
 def detail_calls(sandbox: SandboxGateway) -> int:
@@ -109,3 +114,48 @@ async def test_one_gateway_call_per_interval_for_the_whole_fleet_and_the_poll_mo
     assert {event["status"] for event in events} == {"RELEASE"}
     for _, client in clients:
         await client.aclose()
+
+
+async def test_instances_in_one_process_share_the_poll_and_poll_alone_while_redis_is_down(
+    credentials: Credentials, live_gateway_url: str, live_sandbox: SandboxGateway, redis_server: RedisServer
+) -> None:
+    settings = Settings(
+        credentials=credentials,
+        gateway_url=live_gateway_url,
+        allow_anonymous=True,
+        cache_url=redis_server.url,
+        live_poll_s=0.3,
+        retries=0,
+        rate_limit_per_min=0,
+    )
+    with serve(create_app(settings), lifespan="on") as first, serve(create_app(settings), lifespan="on") as second:
+        clients = [await (await WsClient.open(url)).acked() for url in (first, second)]
+        for client in clients:
+            await client.subscribe("w", {"appVersion": "0.1.0", "bundleIds": [WALLET]})
+            assert (await client.item())["status"] == "AUDITING"
+        # A key only the first instance watches: the second hears its states and passes them over.
+        await clients[0].subscribe("other", {"appVersion": "0.0.2", "bundleIds": [WALLET]})
+        assert (await clients[0].item())["bundleId"] == WALLET
+        for _ in range(50):  # the first tick takes the leases
+            if len(lease_holders(redis_server)) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(lease_holders(redis_server)) == 2
+        publisher = redis.Redis.from_url(redis_server.url)
+        for garbage in (b"not json", b'{"k": 1}', b"[]"):  # dropped, with a warning; the listeners carry on
+            publisher.publish(CHANNEL, garbage)
+        publisher.close()
+        change(VERSIONS, ("0.1.0", WALLET), status="GRAY")
+        assert [(await client.item(within=5))["status"] for client in clients] == ["GRAY", "GRAY"]
+
+        redis_server.stop()  # no lease to take, no channel: each instance polls for its own subscribers
+        change(VERSIONS, ("0.1.0", WALLET), status="OFFLINE")
+        assert [(await client.item(within=5))["status"] for client in clients] == ["OFFLINE", "OFFLINE"]
+        redis_server.start()
+        await asyncio.sleep(1.5)  # the listeners are back on the channel
+        change(VERSIONS, ("0.1.0", WALLET), status="RELEASE")
+        assert [(await client.item(within=5))["status"] for client in clients] == ["RELEASE", "RELEASE"]
+        for client in clients:
+            await client.aclose()
+        await asyncio.sleep(0.5)
+    assert lease_holders(redis_server) == []  # the watches ended: their lease was given back

@@ -73,7 +73,7 @@ class _Connection:
                     message = await self.receive()
                     if message["type"] == "websocket.disconnect":
                         return
-                    if self.closed:
+                    if self.closed:  # pragma: no cover  (sent before the client heard of the close: a race)
                         continue
                     self.heard = True
                     try:
@@ -163,7 +163,7 @@ class _Connection:
         except Refused as refused:
             await self.send({"type": "error", "id": ident, "payload": refused.errors()})
         finally:
-            if self.subscriptions.get(ident) is asyncio.current_task():
+            if self.subscriptions.get(ident) is asyncio.current_task():  # pragma: no branch  (else completed by id)
                 del self.subscriptions[ident]
 
     async def _watch(self, ping_s: float) -> None:
@@ -177,7 +177,7 @@ class _Connection:
         except TimeoutError:
             await self.close(4408, "Connection initialisation timeout")
             return
-        while not self.closed:
+        while not self.closed:  # pragma: no branch  (a closed connection's watchdog is cancelled)
             await asyncio.sleep(max(0.0, min(ping_s, ends - loop.time())))
             if loop.time() >= ends:
                 await self.close(1001, "connection lifetime reached (GRAPH_LIVE_MAX_LIFETIME_S): reconnect")
@@ -189,14 +189,14 @@ class _Connection:
             await self.send({"type": "ping"})
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self.closed:
+        if self.closed:  # pragma: no cover  (a subscription's task between its last await and its cancellation)
             return
         async with self.lock:  # one frame at a time from the subscriptions' tasks
             with contextlib.suppress(OSError, RuntimeError):  # the peer went away meanwhile
                 await self._send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
 
     async def close(self, code: int, reason: str) -> None:
-        if self.closed:
+        if self.closed:  # pragma: no cover  (the watchdog and a refusal at the same moment)
             return
         self.closed = True
         for task in self.subscriptions.values():
