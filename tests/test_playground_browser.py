@@ -156,7 +156,7 @@ def test_playground_runs_a_subscription_and_shows_the_update(
             "node",
             str(DRIVER.parent / "subscription.mjs"),
             *("--url", f"{url}/graphql", "--screenshot", str(screenshot)),
-            *("--query", SUBSCRIBE, "--expect", "withdrawn by the browser test"),
+            *("--query", SUBSCRIBE, "--expect", "withdrawn by the browser test", "--timeout-ms", "60000"),
         ]
         driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=DRIVER.parent)
         try:

@@ -116,7 +116,7 @@ class RedisFleet:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._subscriber.aclose()
+        await self._subscriber.aclose(close_connection_pool=True)  # its pool is its own
 
 
 def _lease(ck: str) -> str:

@@ -18,7 +18,16 @@ const { values: args } = parseArgs({
   },
 });
 const timeout = Number(args["timeout-ms"]);
-const report = { sockets: [], frames: [], consoleErrors: [], pageErrors: [], first: null, updated: null, error: null };
+const report = {
+  stage: "launch", // how far the run got: what a timeout was waiting for
+  sockets: [],
+  frames: [],
+  consoleErrors: [],
+  pageErrors: [],
+  first: null,
+  updated: null,
+  error: null,
+};
 
 let page = null;
 const browser = await chromium.launch({
@@ -38,26 +47,39 @@ try {
     report.sockets.push(socket.url());
     socket.on("framereceived", (frame) => report.frames.push(typeof frame.payload === "string" ? "text" : "binary"));
   });
+  report.stage = "load";
   await page.goto(args.url, { waitUntil: "load" });
+  report.stage = "editor";
   await page.waitForFunction(() => {
     const editor = document.querySelector(".graphiql-query-editor .CodeMirror");
     return editor && editor.CodeMirror && editor.CodeMirror.getValue().length > 0;
   });
+  report.stage = "schema";
   await page.waitForLoadState("networkidle"); // the schema is in: the editor knows Subscription
   await page.evaluate((query) => {
     document.querySelector(".graphiql-query-editor .CodeMirror").CodeMirror.setValue(query);
   }, args.query);
-  await page.click(".graphiql-execute-button");
+  report.stage = "first state";
   // The result pane's text once it holds what `expected` matches (functions run in the page: no closures).
   const shown = (expected) =>
     page.waitForFunction((wanted) => {
       const editor = document.querySelector(".result-window .CodeMirror");
       const text = editor && editor.CodeMirror ? editor.CodeMirror.getValue() : "";
-      return text.includes(wanted) ? text : false;
+      return wanted.some((w) => text.includes(w)) ? text : false;
     }, expected);
-  report.first = await (await shown('"miniAppVersionChanged"')).jsonValue();
+  // GraphiQL reads the operation name from the editor a moment after a change: a click before that runs the
+  // example's operation name against the new text ("no operation named 'Dashboard'"). Click again then.
+  for (let attempt = 0; attempt < 10 && !report.first; attempt++) {
+    await page.waitForTimeout(300);
+    await page.evaluate(() => document.querySelector(".result-window .CodeMirror").CodeMirror.setValue(""));
+    await page.click(".graphiql-execute-button");
+    const text = await (await shown(['"miniAppVersionChanged"', "no operation named"])).jsonValue();
+    if (text.includes('"miniAppVersionChanged"')) report.first = text;
+  }
   process.stdout.write("SUBSCRIBED\n");
-  report.updated = await (await shown(args.expect)).jsonValue();
+  report.stage = "update";
+  report.updated = await (await shown([args.expect])).jsonValue();
+  report.stage = "done";
 } catch (error) {
   report.error = String(error);
 } finally {
