@@ -26,6 +26,9 @@ from graph import __version__
 from graph.config import ConfigError, Settings
 from graph.execution.schema import create_schema
 from graph.http.edge import GraphQLEdge
+from graph.http.live import LiveOperations
+from graph.http.live_sse import SseEndpoint
+from graph.http.live_ws import WebSocketEndpoint
 from graph.ide.page import BUILD_COMMAND, STATIC_DIR, STATIC_PATH, Page, assets_built, cdn_page, render_page
 from graph.observability import logs
 from graph.observability.metrics import CONTENT_TYPE, Metrics
@@ -41,13 +44,17 @@ GRAPHQL_PATH = "/graphql"
 
 
 class Service:
-    """The ASGI application. ``/graphql`` goes straight to the edge, everything else (health, metrics, the
-    playground's assets, the lifespan) to Starlette; the request telemetry is the one layer around both."""
+    """The ASGI application. ``/graphql`` goes straight to the edge (a WebSocket there to the live endpoint),
+    everything else (health, metrics, the playground's assets, the lifespan) to Starlette; the request telemetry is
+    the one layer around the HTTP requests."""
 
-    def __init__(self, starlette: Starlette, edge: GraphQLEdge, telemetry: Telemetry) -> None:
+    def __init__(
+        self, starlette: Starlette, edge: GraphQLEdge, telemetry: Telemetry, websocket: WebSocketEndpoint
+    ) -> None:
         self.starlette = starlette
         self.edge = edge
         self.telemetry = telemetry
+        self.websocket = websocket
         self._graphql = RequestTelemetry(edge, telemetry=telemetry)
         self._other = RequestTelemetry(starlette, telemetry=telemetry)
         self.services: Services | None = None  # while the lifespan runs
@@ -55,6 +62,8 @@ class Service:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == GRAPHQL_PATH:
             await self._graphql(scope, receive, send)
+        elif scope["type"] == "websocket" and scope["path"] == GRAPHQL_PATH:
+            await self.websocket(scope, receive, send)
         else:
             await self._other(scope, receive, send)
 
@@ -82,6 +91,8 @@ def create_app(
         batch_operations=settings.max_batch_operations if settings.allow_batching else None,
     )
     edge = GraphQLEdge(schema, settings, telemetry, page=page)
+    live = LiveOperations(schema, settings, edge.access)
+    edge.live = SseEndpoint(live)
     service: Service
 
     async def healthz(request: Request) -> Response:
@@ -123,6 +134,7 @@ def create_app(
         gc.freeze()
         service.services = services
         edge.start(services)
+        live.start(services, edge.persisted, edge.access)
         if settings.closed:
             log.warning("every /graphql request will be refused: set GRAPH_API_KEYS or GRAPH_ALLOW_ANONYMOUS=true")
         if settings.graphiql and not built:
@@ -150,7 +162,7 @@ def create_app(
     # Starlette answers `/graphql/` with a redirect to an absolute URL built from the Host header (its
     # redirect_slashes): a caller-chosen Location. A path with a trailing slash is a 404 instead.
     starlette.router.redirect_slashes = False
-    service = Service(starlette, edge, telemetry)
+    service = Service(starlette, edge, telemetry, WebSocketEndpoint(live))
     return service
 
 

@@ -81,6 +81,13 @@ class Settings:
     max_calls_per_min: int = 600  # gateway calls per merchant per minute, shared by the fleet; 0: no budget
     # Authenticates what instances share through Redis (graph.fleet.seal); None: derived from the app private key.
     cache_signing_key: bytes | None = field(default=None, repr=False)
+    live_poll_s: float = 30.0  # how often a watched (merchant, version, client) is polled
+    live_max_per_key: int = 100  # live subscriptions one API key (or anonymous address) may hold, per instance
+    live_max_per_connection: int = 20  # subscriptions on one WebSocket
+    live_max_connections_per_key: int = 20  # WebSockets and SSE streams one API key may hold open, per instance
+    live_ping_s: float = 15.0  # a WebSocket pinged this often; closed when no pong came back by the next ping
+    live_max_lifetime_s: float = 3600.0  # a live connection is closed after this long (clients reconnect)
+    live_init_timeout_s: float = 10.0  # a WebSocket's connection_init must come within this (4408)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -145,6 +152,15 @@ class Settings:
             cache_stale_s=_number(env, "GRAPH_CACHE_STALE_S", 300.0, float, minimum=0, maximum=7 * 86400),
             max_calls_per_min=_number(env, "ALIPAY_MAX_CALLS_PER_MIN", 600, int, minimum=0, maximum=10**7),
             cache_signing_key=_signing_key(env),
+            live_poll_s=_number(env, "GRAPH_LIVE_POLL_S", 30.0, float, minimum=0.1, maximum=86400),
+            live_max_per_key=_number(env, "GRAPH_LIVE_MAX_PER_KEY", 100, int, minimum=0, maximum=10**6),
+            live_max_per_connection=_number(env, "GRAPH_LIVE_MAX_PER_CONNECTION", 20, int, minimum=1, maximum=1000),
+            live_max_connections_per_key=_number(
+                env, "GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY", 20, int, minimum=0, maximum=10**6
+            ),
+            live_ping_s=_number(env, "GRAPH_LIVE_PING_S", 15.0, float, minimum=0.1, maximum=3600),
+            live_max_lifetime_s=_number(env, "GRAPH_LIVE_MAX_LIFETIME_S", 3600.0, float, minimum=1, maximum=7 * 86400),
+            live_init_timeout_s=_number(env, "GRAPH_LIVE_INIT_TIMEOUT_S", 10.0, float, minimum=0.1, maximum=600),
         )
 
     @property
@@ -185,6 +201,9 @@ class Settings:
             else "off",
             "batching": self.max_batch_operations if self.allow_batching else "off",
             "cache_ttl_s": self.cache_ttl_s,
+            "live": f"poll {self.live_poll_s:g} s, {self.live_max_per_key} subscriptions a key"
+            if self.live_max_per_key
+            else "off",
             "cache_max_bytes": self.cache_max_bytes,
             "shutdown_grace_s": self.shutdown_grace_s,
             "persisted_queries": self.persisted_queries

@@ -20,6 +20,8 @@ from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
 from graph.gateway.v3 import AlipayV3Client
+from graph.live.fleet import RedisFleet
+from graph.live.hub import LiveHub
 from graph.observability.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -44,8 +46,12 @@ class Services:
     redis: Redis | None = None
     # Authenticates what instances share through Redis (graph.fleet.seal): None with memory://.
     seal: Seal | None = None
+    # The live subscriptions' watches and pollers (graph/live); a fleet's when Redis is shared.
+    live: LiveHub | None = None
 
     async def aclose(self) -> None:
+        if self.live is not None:
+            await self.live.aclose()
         await self.client.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -134,6 +140,21 @@ def build_services(
     )
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights, source))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
+    # States published to the other instances are sealed like the cache: a state nobody in the fleet wrote is dropped.
+    fleet = None if redis is None or seal is None else RedisFleet(redis, seal)
+    live = LiveHub(source, poll_s=settings.live_poll_s, fleet=fleet)
     return Services(
-        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis, seal
+        settings,
+        client,
+        cache,
+        responses,
+        documents,
+        source,
+        gateway_url,
+        telemetry,
+        sandbox,
+        parsed,
+        redis,
+        seal,
+        live,
     )

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
+
+import strawberry
 
 from graph.errors import BadUserInput, GraphError
+from graph.live.state import error_facts
 from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
 from resolvers import arguments
 from resolvers.context import Context, Info
 
-MiniAppVersionResult = MiniAppVersion | MiniAppVersionError
+MiniAppVersionResult = Annotated[
+    MiniAppVersion | MiniAppVersionError,
+    strawberry.union(
+        "MiniAppVersionResult",
+        description="One client's answer in `miniAppVersions`: the version, or why it could not be fetched.",
+    ),
+]
 
 
 async def mini_app_version(
@@ -56,13 +65,4 @@ async def fetch_version(context: Context, app_version: str, bundle_id: str) -> M
 
 def _error_item(error: GraphError, app_version: str, bundle_id: str) -> MiniAppVersionError:
     """One client's failure as a ``miniAppVersions`` item: the same facts a failed ``miniAppVersion`` carries."""
-    alipay = error.extensions.get("alipay") or {}
-    return MiniAppVersionError(
-        app_version=app_version,
-        bundle_id=bundle_id,
-        code=error.code,
-        message=error.message,
-        sub_code=alipay.get("subCode"),
-        sub_message=alipay.get("subMsg"),
-        retryable=error.code == "ALIPAY_UNAVAILABLE",
-    )
+    return MiniAppVersionError(app_version=app_version, bundle_id=bundle_id, **error_facts(error))

@@ -17,6 +17,7 @@ from graph.gateway.client import Backoff, Credentials
 from graph.gateway.keys import load_private_key, load_public_key
 from graph.sandbox import DemoCredentials, SandboxGateway, generate_credentials
 from tests.keyfixtures import private_pem
+from tests.live_client import VERSIONS
 from tests.processes import Service
 from tests.redis_server import RedisServer
 from tests.secrets_audit import SECRETS, Capture, WireSigns, capture_text
@@ -159,3 +160,32 @@ def service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
     yield start
     for one in started:
         one.stop()
+
+
+@pytest.fixture(scope="session")
+def _live_sandbox(demo_credentials: DemoCredentials) -> Iterator[tuple[SandboxGateway, str]]:
+    gateway = SandboxGateway(
+        alipay_private_key=demo_credentials.alipay_private_key,
+        apps={demo_credentials.app_id: demo_credentials.app_public_key},
+        auth_tokens=[MERCHANT_TOKEN],
+        versions=VERSIONS,
+    )
+    with serve(WireSigns(gateway.app)) as url:
+        yield gateway, f"{url}/gateway.do"
+
+
+@pytest.fixture
+def live_sandbox(_live_sandbox: tuple[SandboxGateway, str]) -> Iterator[SandboxGateway]:
+    """A sandbox serving tests/live_client.py's VERSIONS, which a test changes while subscribers watch; the
+    versions, the call log and the faults are put back after each test."""
+    saved = dict(VERSIONS)
+    _live_sandbox[0].reset()
+    yield _live_sandbox[0]
+    VERSIONS.clear()
+    VERSIONS.update(saved)
+    _live_sandbox[0].reset()
+
+
+@pytest.fixture
+def live_gateway_url(live_sandbox: SandboxGateway, _live_sandbox: tuple[SandboxGateway, str]) -> str:
+    return _live_sandbox[1]

@@ -264,6 +264,13 @@ def test_defaults_are_the_specs(env: dict[str, str]) -> None:
         "cache_stale_s": 300.0,
         "max_calls_per_min": 600,
         "cache_signing_key": None,
+        "live_poll_s": 30.0,
+        "live_max_per_key": 100,
+        "live_max_per_connection": 20,
+        "live_max_connections_per_key": 20,
+        "live_ping_s": 15.0,
+        "live_max_lifetime_s": 3600.0,
+        "live_init_timeout_s": 10.0,
     }
     assert DEFAULT_GATEWAY_URL == "https://openapi.alipay.com/gateway.do"
 
@@ -316,6 +323,14 @@ NUMBERS: list[tuple[str, str, str, float]] = [
     ("GRAPH_REQUEST_READ_TIMEOUT_S", "request_read_timeout_s", "2.5", 2.5),
     ("GRAPH_MAX_CONNECTIONS", "max_connections", "500", 500),
     ("GRAPH_KEEP_ALIVE_S", "keep_alive_s", "75", 75),
+    ("GRAPH_LIVE_POLL_S", "live_poll_s", "0.5", 0.5),
+    ("GRAPH_LIVE_POLL_S", "live_poll_s", "300", 300.0),
+    ("GRAPH_LIVE_MAX_PER_KEY", "live_max_per_key", "0", 0),
+    ("GRAPH_LIVE_MAX_PER_CONNECTION", "live_max_per_connection", "5", 5),
+    ("GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY", "live_max_connections_per_key", "200", 200),
+    ("GRAPH_LIVE_PING_S", "live_ping_s", "30", 30.0),
+    ("GRAPH_LIVE_MAX_LIFETIME_S", "live_max_lifetime_s", "600", 600.0),
+    ("GRAPH_LIVE_INIT_TIMEOUT_S", "live_init_timeout_s", "3", 3.0),
 ]
 
 
@@ -351,6 +366,15 @@ BAD_NUMBERS: list[tuple[str, str, str]] = [
     ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "1e6", "expected a whole number"),
     ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "63", "must be between 64 and 1000000000"),
     ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "16k", "expected a whole number"),
+    ("GRAPH_LIVE_POLL_S", "0", "must be between 0.1 and 86400"),
+    ("GRAPH_LIVE_POLL_S", "-5", "must be between 0.1 and 86400"),
+    ("GRAPH_LIVE_POLL_S", "nan", "must be between 0.1 and 86400"),
+    ("GRAPH_LIVE_POLL_S", "30s", "expected a number"),
+    ("GRAPH_LIVE_MAX_PER_KEY", "-1", "must be between 0 and 1000000"),
+    ("GRAPH_LIVE_MAX_PER_CONNECTION", "0", "must be between 1 and 1000"),
+    ("GRAPH_LIVE_PING_S", "0", "must be between 0.1 and 3600"),
+    ("GRAPH_LIVE_MAX_LIFETIME_S", "0.5", "must be between 1 and 604800"),
+    ("GRAPH_LIVE_INIT_TIMEOUT_S", "601", "must be between 0.1 and 600"),
     ("GRAPH_MAX_CONCURRENCY", "many", "expected a whole number"),
     ("GRAPH_MAX_BUNDLE_IDS", "0", "must be between 1 and 1000000000"),
     ("GRAPH_MAX_BUNDLE_IDS", "ten", "expected a whole number"),
@@ -730,6 +754,9 @@ def test_memory_bound_settings(env: dict[str, str]) -> None:
         ("GRAPH_RESPONSE_MAX_CACHED_BYTES", "response_max_cached_bytes"),
         ("GRAPH_APQ_MAX_DOCUMENTS", "apq_max_documents"),
         ("GRAPH_APQ_MAX_DOCUMENT_BYTES", "apq_max_document_bytes"),
+        ("GRAPH_LIVE_MAX_PER_KEY", "live_max_per_key"),
+        ("GRAPH_LIVE_MAX_PER_CONNECTION", "live_max_per_connection"),
+        ("GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY", "live_max_connections_per_key"),
     ],
 )
 def test_the_docs_state_the_memory_defaults(name: str, field: str) -> None:

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("graph.http",),
     ("graph.execution",),
     ("resolvers",),
-    ("graph.services", "graph.config", "graph.keyfiles", "graph.errors"),
+    ("graph.services", "graph.config", "graph.keyfiles", "graph.errors", "graph.live"),
     ("graph.data",),
     ("graph.fleet",),
     ("graph.observability",),

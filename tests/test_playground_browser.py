@@ -20,8 +20,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from graph.app import create_app
+from graph.config import Settings
+from graph.gateway.client import Credentials
 from graph.ide.page import BUILD_COMMAND, asset_names, assets_built, example_operation
 from graph.sandbox import SandboxGateway
+from tests.live_client import VERSIONS, WALLET, change
+from tests.servers import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "tests" / "browser" / "playground.mjs"
@@ -131,3 +136,46 @@ def test_playground_sends_the_api_key_typed_into_the_page(
     assert operations[-1] in keyed  # the run button's request
     assert report["failed"] == []
     assert_png(ARTIFACTS / "graphiql-api-key.png")
+
+
+SUBSCRIBE = (
+    'subscription { miniAppVersionChanged(appVersion: "0.0.1", bundleIds: ["com.alipay.alipaywallet"]) '
+    "{ ... on MiniAppVersion { bundleId status versionDesc } } }"
+)
+
+
+def test_playground_runs_a_subscription_and_shows_the_update(
+    browser_ready: None, credentials: Credentials, live_gateway_url: str, live_sandbox: SandboxGateway
+) -> None:
+    settings = Settings(credentials=credentials, gateway_url=live_gateway_url, allow_anonymous=True, live_poll_s=0.5)
+    screenshot = ARTIFACTS / "graphiql-subscription.png"
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot.unlink(missing_ok=True)
+    with serve(create_app(settings), lifespan="on") as url:
+        command = [
+            "node",
+            str(DRIVER.parent / "subscription.mjs"),
+            *("--url", f"{url}/graphql", "--screenshot", str(screenshot)),
+            *("--query", SUBSCRIBE, "--expect", "withdrawn by the browser test", "--timeout-ms", "60000"),
+        ]
+        driver = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=DRIVER.parent)
+        try:
+            assert driver.stdout is not None
+            first = driver.stdout.readline()
+            if first == "SUBSCRIBED\n":  # the first state is on the page: now the version changes
+                change(VERSIONS, ("0.0.1", WALLET), status="OFFLINE", version_desc="withdrawn by the browser test")
+            rest, _ = driver.communicate(timeout=120)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+    report = json.loads((first + rest).strip().splitlines()[-1])
+    assert driver.returncode == 0, f"browser run failed (see {screenshot}): {report}"
+    assert report["sockets"] == [f"{url.replace('http', 'ws', 1)}/graphql"]
+    assert report["frames"]
+    assert set(report["frames"]) == {"text"}
+    assert report["consoleErrors"] == []
+    assert report["pageErrors"] == []
+    assert json.loads(report["first"])["data"]["miniAppVersionChanged"]["status"] == "RELEASE"
+    updated = json.loads(report["updated"])["data"]["miniAppVersionChanged"]
+    assert updated == {"bundleId": WALLET, "status": "OFFLINE", "versionDesc": "withdrawn by the browser test"}
+    assert_png(screenshot)

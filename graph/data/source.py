@@ -119,32 +119,35 @@ class VersionSource:
         self.fleet = fleet
         self._limit = asyncio.Semaphore(max_concurrency)
         self._clock = clock
-        self.flights: SingleFlight[tuple[str, bool], Fetched] = SingleFlight()
+        self.flights: SingleFlight[tuple[str, bool, bool], Fetched] = SingleFlight()
         self.refreshes: Counter[str] = Counter()  # forced refreshes: refreshed, or throttled (a recent answer served)
         self.stale_served = 0
         self.budget_refused = 0
         self.budget_remaining: float | None = None  # calls left to the merchant that spent last (fleet-wide)
 
-    async def fetch(self, key: VersionKey | ApiKey, *, fresh: bool = False) -> Fetched:
+    async def fetch(self, key: VersionKey | ApiKey, *, fresh: bool = False, poll: bool = False) -> Fetched:
+        """The key's outcome. ``fresh``: a caller's no-cache (a refresh, at most once per min_refresh_s); ``poll``: a
+        live poll, always a refresh (polls are bounded already: one per key and interval for the whole fleet)."""
         key = key.api_key() if isinstance(key, VersionKey) else key
         ck = cache_key(self.client.app_id, key)
         # The cache read happens inside the flight: callers arriving while it runs share it, so a cold key
         # costs one gateway call however many ask at once. A fresh (no-cache) read never joins a cached one.
-        return await self.flights.do((ck, fresh), lambda: self._fill(ck, key, fresh))
+        fresh = fresh or poll
+        return await self.flights.do((ck, fresh, poll), lambda: self._fill(ck, key, fresh, poll))
 
-    async def _fill(self, ck: str, key: ApiKey, fresh: bool) -> Fetched:
+    async def _fill(self, ck: str, key: ApiKey, fresh: bool, poll: bool = False) -> Fetched:
         with self.tracing.span("cache.get", {"cache.name": "gateway", "cache.backend": self.cache.name}) as span:
             entry = await self.cache.get(ck, usable=self._usable)
             usable = entry is not None and self._usable(entry)
             span.set("cache.hit", usable)
-        if entry is not None and usable and (not fresh or self._age(entry) < self._min_refresh_s):
+        if entry is not None and usable and (not fresh or (not poll and self._age(entry) < self._min_refresh_s)):
             if fresh:
                 self.refreshes["throttled"] += 1
             state = request.current()
             if state is not None:
                 state.cache_hits += 1
             return _from_entry(entry)
-        if fresh:
+        if fresh and not poll:
             self.refreshes["refreshed"] += 1
         fetched = await self._across_fleet(ck, key, entry)
         failure = fetched.outcome

@@ -124,7 +124,7 @@ class _Walk:
         args, name = self.args(field), field.name.value
         if name == "miniAppVersion":
             versions = [_key(args.get("appVersion"), args.get("bundleId", DEFAULT_BUNDLE_ID))]
-        elif name == "miniAppVersions":
+        elif name in ("miniAppVersions", "miniAppVersionChanged"):
             clients = args.get("bundleIds")
             clients = KNOWN_BUNDLE_IDS if clients is None else clients if isinstance(clients, list) else [clients]
             versions = [_key(args.get("appVersion"), client) for client in clients]

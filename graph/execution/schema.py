@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import strawberry
 from graphql import GraphQLError
@@ -19,10 +19,10 @@ from graph.execution.limits import UpstreamBudget
 from graph.execution.masking import MaskInternalErrors, should_mask
 from graph.observability.operation_telemetry import OperationTelemetry
 from graph.types.app import MiniApp
-from graph.types.errors import MiniAppVersionError
 from graph.types.version import MiniAppVersion
-from resolvers import app, version
+from resolvers import app, live, version
 from resolvers.context import Info
+from resolvers.version import MiniAppVersionResult
 
 log = logging.getLogger("graph.errors")
 
@@ -30,14 +30,6 @@ log = logging.getLogger("graph.errors")
 # nothing and shuts out composers that do not know it yet: The Guild's (`@theguild/federation-composition`, what
 # GraphQL Hive and Mesh Compose run) knows v2.0 to v2.9 and refuses v2.10 and later outright.
 FEDERATION_VERSION: Final = "2.0"
-
-MiniAppVersionResult = Annotated[
-    MiniAppVersion | MiniAppVersionError,
-    strawberry.union(
-        "MiniAppVersionResult",
-        description="One client's answer in `miniAppVersions`: the version, or why it could not be fetched.",
-    ),
-]
 
 
 @strawberry.type(description="Read the state of mini-program versions on Alipay and the other clients it runs in.")
@@ -55,6 +47,16 @@ class Query:
     mini_app: MiniApp = strawberry.field(
         resolver=app.mini_app,
         description="The mini-program that the app id and the merchant token designate.",
+    )
+
+
+@strawberry.type(description="Live: states pushed as they change (graphql-transport-ws on /graphql, or SSE).")
+class Subscription:
+    mini_app_version_changed = strawberry.subscription(
+        resolver=live.mini_app_version_changed,
+        description="The current state of the version on each client at once, then an event each time one of them "
+        "changes (any field, or into or out of an error). Polled once per GRAPH_LIVE_POLL_S for every subscriber "
+        "of the same version, client and merchant. Without `bundleIds`: the five known clients.",
     )
 
 
@@ -102,6 +104,7 @@ def create_schema(*, introspection: bool = True, batch_operations: int | None = 
     batching = None if batch_operations is None else BatchingConfig(max_operations=batch_operations)
     return Schema(
         query=Query,
+        subscription=Subscription,
         extensions=extensions,
         federation_version=FEDERATION_VERSION,
         config=StrawberryConfig(batching_config=batching),

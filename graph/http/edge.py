@@ -24,6 +24,7 @@ from graph.data.responses import CachedResponse
 from graph.http import request as parsing
 from graph.http.access import TOKEN_HEADER, Access, Caller, Refusal
 from graph.http.execute import Executed, execute
+from graph.http.live_sse import SseEndpoint, wants_events
 from graph.http.persisted import PersistedQueries, PersistedQueryRefusal, Resolved
 from graph.http.request import GraphQLRequest, MediaType, RequestError
 from graph.http.response_cache import entry_for, response_key
@@ -69,6 +70,15 @@ class GraphQLEdge:
         self._access = self._limits(None)
         self._services: Services | None = None
         self._persisted: PersistedQueries | None = None
+        self.live: SseEndpoint | None = None  # subscriptions over Server-Sent Events (graph.http.live_sse)
+
+    @property
+    def access(self) -> Access:
+        return self._access
+
+    @property
+    def persisted(self) -> PersistedQueries:
+        return self._running()[1]
 
     def start(self, services: Services) -> None:
         """Hand the edge what the lifespan built (the caches and the gateway client exist only while it runs)."""
@@ -119,6 +129,9 @@ class GraphQLEdge:
         if isinstance(caller, Refusal):
             extra = [(name.encode(), value.encode()) for name, value in caller.headers]
             await refuse(send, caller.status, caller.message, caller.code, parsing.JSON, extra)
+            return
+        if self.live is not None and wants_events(accept):
+            await self.live(scope, receive, send, caller, headers)
             return
         media = parsing.negotiate(accept)
         if media is None:
