@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from graph.config import Settings
 from graph.fleet.buckets import SharedBuckets
 from graph.fleet.redis import Reachability
 
@@ -46,6 +47,17 @@ class Refusal:
 
 
 class Access:
+    @classmethod
+    def for_settings(cls, settings: Settings, redis: Redis | None) -> Access:
+        """The access the settings describe; with ``redis`` its limits are the fleet's."""
+        return cls(
+            api_keys=settings.api_keys,
+            allow_anonymous=settings.allow_anonymous,
+            per_minute=settings.rate_limit_per_min,
+            failures_per_minute=settings.auth_failures_per_min,
+            redis=redis,
+        )
+
     def __init__(
         self,
         *,

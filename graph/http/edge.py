@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import orjson
-from redis.asyncio import Redis
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.base import BaseSchema
 
@@ -27,7 +26,7 @@ from graph.http.execute import Executed, execute
 from graph.http.live_sse import SseEndpoint, wants_events
 from graph.http.persisted import PersistedQueries, PersistedQueryRefusal, Resolved
 from graph.http.request import GraphQLRequest, MediaType, RequestError
-from graph.http.response_cache import entry_for, response_key
+from graph.http.response_cache import current, entry_for, response_key
 from graph.http.wire import (
     Disconnected,
     content_type,
@@ -67,7 +66,7 @@ class GraphQLEdge:
         self._telemetry = telemetry
         self._page = page
         self._clock = clock
-        self._access = self._limits(None)
+        self._access = Access.for_settings(settings, None)
         self._services: Services | None = None
         self._persisted: PersistedQueries | None = None
         self.live: SseEndpoint | None = None  # subscriptions over Server-Sent Events (graph.http.live_sse)
@@ -83,23 +82,13 @@ class GraphQLEdge:
     def start(self, services: Services) -> None:
         """Hand the edge what the lifespan built (the caches and the gateway client exist only while it runs)."""
         self._services = services
-        self._access = self._limits(services.redis)  # shared by the fleet when the cache is Redis
+        self._access = Access.for_settings(self._settings, services.redis)  # the fleet's with a Redis cache
         self._persisted = PersistedQueries(
             services.documents,
             mode=self._settings.persisted_queries,
             manifest=self._settings.operations,
             ttl_s=self._settings.apq_ttl_s,
             max_document_bytes=self._settings.apq_max_document_bytes,
-        )
-
-    def _limits(self, redis: Redis | None) -> Access:
-        settings = self._settings
-        return Access(
-            api_keys=settings.api_keys,
-            allow_anonymous=settings.allow_anonymous,
-            per_minute=settings.rate_limit_per_min,
-            failures_per_minute=settings.auth_failures_per_min,
-            redis=redis,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -186,18 +175,11 @@ class GraphQLEdge:
     async def _lookup(self, services: Services, key: str) -> CachedResponse | None:
         tracing = self._telemetry.tracing
         if not tracing.active:  # the hit path: no span object at all without a tracer
-            hit = await services.responses.get(key, usable=self._live)
-            return hit if hit is not None and self._live(hit) else None
+            return await current(services.responses, key, self._clock())
         with tracing.span("cache.get", {"cache.name": "response", "cache.backend": services.responses.name}) as span:
-            hit = await services.responses.get(key, usable=self._live)
-            hit = hit if hit is not None and self._live(hit) else None
+            hit = await current(services.responses, key, self._clock())
             span.set("cache.hit", hit is not None)
         return hit
-
-    def _live(self, entry: CachedResponse) -> bool:
-        # Redis keeps its own TTL, but a value written back after its time (a replay by whoever can write to that
-        # Redis: sealed, so genuine, yet old) must not serve as current: the entry's own expiry decides.
-        return entry.expires > self._clock()
 
     async def _store(
         self,

@@ -15,6 +15,7 @@ import math
 
 import orjson
 
+from graph.data.cache import AnswerCache
 from graph.data.freshness import Freshness
 from graph.data.responses import CachedResponse
 from graph.http.access import Caller
@@ -25,6 +26,14 @@ from graph.observability.request_state import RequestState
 
 KEY_PREFIX = "response:"
 CACHEABLE_ERRORS = frozenset({"ALIPAY_BUSINESS_ERROR"})
+
+
+async def current(responses: AnswerCache[CachedResponse], key: str, now: float) -> CachedResponse | None:
+    """The stored response for ``key`` while it is current. Redis keeps its own TTL, but a value written back after
+    its time (a replay by whoever can write to that Redis: sealed, so genuine, yet old) must not serve: the entry's
+    own expiry decides (counted ``expired``, not ``hit``)."""
+    hit = await responses.get(key, usable=lambda entry: entry.expires > now)
+    return hit if hit is not None and hit.expires > now else None
 
 
 def response_key(request: GraphQLRequest, caller: Caller) -> str:
