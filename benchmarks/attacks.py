@@ -374,10 +374,14 @@ async def fleet_cold_key(bench: Bench) -> str:
 
 
 def forge(raw: bytes) -> bytes | None:
-    """The stored text with the version's release fields replaced, in whatever envelope it came (a seal, if any,
-    left as it was); None for what is not a stored gateway answer."""
+    """The stored text with the version's release fields replaced, in whatever envelope it came: whatever precedes
+    the JSON (a seal such as ``g1.<tag>.``) is kept as it was, as an attacker without the key would keep it; None
+    for what is not a stored gateway answer."""
+    start = raw.find(b"{")
+    if start < 0:
+        return None
     try:
-        value = orjson.loads(raw)
+        value = orjson.loads(raw[start:])
     except orjson.JSONDecodeError:
         return None
     found = False
@@ -399,7 +403,7 @@ def forge(raw: bytes) -> bytes | None:
         return node
 
     forged = walk(value)
-    return orjson.dumps(forged) if found else None
+    return raw[:start] + orjson.dumps(forged) if found else None
 
 
 async def forged_redis_entry(bench: Bench) -> str:
