@@ -14,9 +14,10 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from graph.execution.manifest import Manifest, ManifestError, parse_manifest
+from graph.fleet.seal import MIN_KEY_BYTES
 from graph.gateway.credentials import Credentials
 from graph.gateway.v3 import DEFAULT_V3_GATEWAY_URL
-from graph.keyfiles import CERT_FILES as CERT_FILES, ConfigError as ConfigError, credentials, read
+from graph.keyfiles import CERT_FILES as CERT_FILES, ConfigError as ConfigError, credentials, optional_secret, read
 
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 PROTOCOLS = ("v2", "v3")
@@ -77,6 +78,8 @@ class Settings:
     cache_min_refresh_s: float = 5.0  # Cache-Control: no-cache refreshes one key at most this often
     cache_stale_s: float = 300.0  # an expired answer may still serve this long while the gateway is unavailable
     max_calls_per_min: int = 600  # gateway calls per merchant per minute, shared by the fleet; 0: no budget
+    # Authenticates what instances share through Redis (graph.fleet.seal); None: derived from the app private key.
+    cache_signing_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
@@ -140,6 +143,7 @@ class Settings:
             cache_min_refresh_s=_number(env, "GRAPH_CACHE_MIN_REFRESH_S", 5.0, float, minimum=0, maximum=86400),
             cache_stale_s=_number(env, "GRAPH_CACHE_STALE_S", 300.0, float, minimum=0, maximum=7 * 86400),
             max_calls_per_min=_number(env, "ALIPAY_MAX_CALLS_PER_MIN", 600, int, minimum=0, maximum=10**7),
+            cache_signing_key=_signing_key(env),
         )
 
     @property
@@ -162,6 +166,11 @@ class Settings:
             "keys": "certificates" if self.credentials and self.credentials.certs else "public key",
             "encryption": "AES" if self.credentials and self.credentials.encrypt_key else "off",
             "cache": "memory" if cache.scheme == "memory" else f"redis {_host(self.cache_url)}{cache.path or '/0'}",
+            "cache_signing": "off (memory)"
+            if cache.scheme == "memory"
+            else "GRAPH_CACHE_SIGNING_KEY"
+            if self.cache_signing_key is not None
+            else "derived from the app private key",
             "auth": auth,
             "timeout_s": self.timeout_s,
             "retries": self.retries,
@@ -262,6 +271,21 @@ def _api_keys(env: Mapping[str, str]) -> frozenset[str]:
         if not _API_KEY.fullmatch(key):
             raise ConfigError(f"{name}: key number {position} holds characters other than visible ASCII")
     return frozenset(keys)
+
+
+def _signing_key(env: Mapping[str, str]) -> bytes | None:
+    """``GRAPH_CACHE_SIGNING_KEY`` or ``_FILE``: a secret string of 32 to 1024 bytes (a file's line break and
+    surrounding white space dropped). Never quoted: a message names the variable and the rule only."""
+    found = optional_secret(env, "GRAPH_CACHE_SIGNING_KEY")
+    if found is None:
+        return None
+    text, name = found
+    key = text.strip().encode()
+    if not MIN_KEY_BYTES <= len(key) <= 1024:
+        raise ConfigError(
+            f"{name}: expected a secret of {MIN_KEY_BYTES} to 1024 bytes (e.g. the output of openssl rand -base64 32)"
+        )
+    return key
 
 
 def _operations(path: str, mode: str) -> Manifest | None:

@@ -15,6 +15,7 @@ from graph.data.source import VersionSource
 from graph.fleet.buckets import SharedBuckets
 from graph.fleet.flight import FleetFlight
 from graph.fleet.redis import open_redis
+from graph.fleet.seal import Seal, derive_key
 from graph.gateway.base import GatewayClient
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import AlipayClient
@@ -41,6 +42,8 @@ class Services:
     parsed: SizedLRU[Any, Any] = field(default_factory=lambda: SizedLRU(Settings.cache_max_bytes))
     # What the fleet shares beside the cache (graph/fleet): None with memory://, where every instance is alone.
     redis: Redis | None = None
+    # Authenticates what instances share through Redis (graph.fleet.seal): None with memory://.
+    seal: Seal | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -86,7 +89,12 @@ def build_services(
     )
     # Each in-process cache is bounded by GRAPH_CACHE_MAX_BYTES of what it keeps, and by GRAPH_CACHE_MAX_ENTRIES.
     max_bytes, max_entries = settings.cache_max_bytes, settings.cache_max_entries
-    cache = open_cache(settings.cache_url, max_bytes=max_bytes, max_entries=max_entries)
+    # What goes to Redis is sealed: GRAPH_CACHE_SIGNING_KEY, else a key derived from the app private key, so one
+    # merchant's instances agree with no new setting (under --demo the keys, hence the seal, are the process's own).
+    seal = None
+    if settings.cache_url.startswith("redis:"):
+        seal = Seal(settings.cache_signing_key or derive_key(credentials.private_key))
+    cache = open_cache(settings.cache_url, max_bytes=max_bytes, max_entries=max_entries, seal=seal)
     # Whole responses are immutable and hold a few objects each: kept as they are in memory (a hit parses nothing),
     # sized by their body; one larger than GRAPH_RESPONSE_MAX_CACHED_BYTES is served but not kept.
     responses = open_store(
@@ -96,6 +104,8 @@ def build_services(
         max_entries=max_entries,
         size=response_size,
         max_item_bytes=settings.response_max_cached_bytes,
+        seal=seal,
+        store="response",
     )
     redis = open_redis(settings.cache_url)
     source = VersionSource(
@@ -117,10 +127,13 @@ def build_services(
         tracing=telemetry.tracing,
     )
     # Registered documents are content-addressed (the key is the text's SHA-256), so instances sharing Redis share
-    # them safely; the memory store has its own bound, since a caller can register as many as it likes.
-    documents = open_store(settings.cache_url, TEXT, max_bytes=max_bytes, max_entries=settings.apq_max_documents)
+    # them safely: not sealed, since a reader re-hashes what it reads (graph.http.persisted) and that already proves
+    # the text is the one registered under the key. The memory store has its own bound: a caller can register many.
+    documents = open_store(
+        settings.cache_url, TEXT, max_bytes=max_bytes, max_entries=settings.apq_max_documents, store="documents"
+    )
     telemetry.metrics.watch(lambda: (cache, responses, documents, source.flights, source))
     parsed: SizedLRU[Any, Any] = SizedLRU(settings.cache_max_bytes)
     return Services(
-        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis
+        settings, client, cache, responses, documents, source, gateway_url, telemetry, sandbox, parsed, redis, seal
     )

@@ -68,6 +68,34 @@ class RedisServer:
         except OSError:
             return None
 
+    def call(self, *args: str | bytes) -> bytes:
+        """One command sent as a RESP array (binary safe: values may hold spaces, line breaks, any byte); the raw
+        reply. A bulk reply's value is ``value_of(reply)``."""
+        parts = [arg.encode() if isinstance(arg, str) else arg for arg in args]
+        request = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+            conn.sendall(request)
+            reply = b""
+            while not _complete(reply) and (chunk := conn.recv(65536)):
+                reply += chunk
+        return reply
+
     def keys(self) -> int:
         reply = self.command("DBSIZE") or ":-1"
         return int(reply.lstrip(":"))
+
+
+def _complete(reply: bytes) -> bool:
+    """Whether a reply of one line, or a whole bulk reply ("$N", CRLF, N bytes, CRLF; nil is "$-1"), was read."""
+    if not reply.endswith(b"\r\n"):
+        return False
+    header = reply.partition(b"\r\n")[0]
+    size = int(header[1:]) if reply.startswith(b"$") else -1
+    return len(reply) >= len(header) + 2 + (size + 2 if size >= 0 else 0)
+
+
+def value_of(reply: bytes) -> bytes | None:
+    """The value of a bulk reply (None for nil)."""
+    header, _, rest = reply.partition(b"\r\n")
+    size = int(header[1:])
+    return None if size < 0 else rest[:size]

@@ -84,7 +84,11 @@ async def test_redis_values_written_by_others_are_misses(redis_server: RedisServ
         assert 0 < ttl_ms <= 1500  # a fractional TTL is kept in milliseconds
         redis_server.command("SET", "alipay-miniapp-graph:v1:bad", "garbage")
         assert await cache.get("bad") is None
+        # Not UTF-8: a miss like any unreadable value, not a backend error (which would flip readiness).
+        redis_server.call("SET", "alipay-miniapp-graph:v1:binary", b"\xff\xfe{}")
+        assert await cache.get("binary") is None
         assert cache.healthy
+        assert (cache.lookups["error"], cache.errors["get"]) == (0, 0)
     finally:
         await cache.close()
 

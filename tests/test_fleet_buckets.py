@@ -35,8 +35,9 @@ async def test_two_instances_spend_from_one_bucket(redis_server: RedisServer) ->
         second = SharedBuckets(two, 60, "rate", what="rate limits")
         waits = [await (first if n % 2 else second).take("key:abc") for n in range(60)]
         assert waits == [0.0] * 60
-        assert 0.9 < await first.take("key:abc") <= 1.0  # the 61st, on either: a token is ~1 s away
-        assert 0.9 < await second.take("key:abc") <= 1.0
+        # The 61st, on either: a token is up to 1 s away (less by what refilled while the 60 were taken).
+        assert 0.5 < await first.take("key:abc") <= 1.0
+        assert 0.5 < await second.take("key:abc") <= 1.0
         assert await second.take("key:other") == 0.0  # another caller has its own bucket
         assert await SharedBuckets(one, 60, "failures", what="x").take("key:abc") == 0.0  # and another name
         assert first.shared
@@ -54,7 +55,7 @@ async def test_refills_at_the_rate_with_costs_and_peeks(redis_server: RedisServe
         assert await buckets.remaining("c") == 600.0
         assert await buckets.take("c", cost=600) == 0.0
         assert 0.0 < await buckets.wait("c") <= 0.1  # one token is at most 0.1 s away
-        assert 0.9 < await buckets.wait("c", cost=10) <= 1.0
+        assert 0.5 < await buckets.wait("c", cost=10) <= 1.0
         assert await buckets.remaining("c") < 1.0  # peeking spent nothing, and took nothing
         await asyncio.sleep(0.25)
         assert await buckets.take("c") == 0.0

@@ -4,6 +4,7 @@ processes (the CLI at GRAPH_LOG_LEVEL=DEBUG, bad configurations) print no secret
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
@@ -15,12 +16,14 @@ import pytest
 
 from graph.config import ConfigError, Settings
 from graph.data.source import VersionKey
+from graph.fleet.seal import derive_key
 from graph.gateway.breaker import CircuitBreaker
 from graph.gateway.client import Credentials
 from graph.gateway.errors import BusinessError, CircuitOpen
 from graph.http.access import fingerprint
 from graph.sandbox import Call, DemoCredentials, SandboxGateway, token_digest
 from tests.conftest import API_KEY, MERCHANT_TOKEN, OTHER_API_KEY
+from tests.redis_server import RedisServer
 from tests.secrets_audit import SECRETS, Secrets, capture_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,3 +162,28 @@ def test_config_errors_never_quote_keys(key_env: dict[str, str], tmp_path: Path)
     with pytest.raises(ConfigError) as bad:
         Settings.from_environ({**key_env, "GRAPH_API_KEYS_FILE": str(keys_file)})
     assert str(bad.value) == "GRAPH_API_KEYS_FILE: key number 2 holds characters other than visible ASCII"
+
+
+def test_the_cache_signing_key_is_never_printed(
+    key_env: dict[str, str], sandbox: SandboxGateway, redis_server: RedisServer, credentials: Credentials
+) -> None:
+    signing_key = "secrets-test-cache-signing-key-3b8e0f6a1c"
+    derived = derive_key(credentials.private_key)
+    watched = [
+        signing_key,
+        derived.hex(),
+        base64.b64encode(derived).decode(),
+        base64.urlsafe_b64encode(derived).decode(),
+    ]
+    SECRETS.add(*watched)
+    redis = {**key_env, "GRAPH_CACHE_URL": redis_server.url}
+    printed = run("query", STATUS, "--variables", '{"v": "0.0.1"}', env=redis)  # the derived key
+    printed += run(
+        "query", STATUS, "--variables", '{"v": "0.0.1"}', env={**redis, "GRAPH_CACHE_SIGNING_KEY": signing_key}
+    )
+    assert printed.count('"appVersion": "0.0.1"') == 2
+    refused = run("query", STATUS, env={**redis, "GRAPH_CACHE_SIGNING_KEY": signing_key[:31]})
+    assert refused.startswith("alipay-graph: GRAPH_CACHE_SIGNING_KEY: expected a secret of 32 to 1024 bytes"), refused
+    printed += refused + run("serve", "--help", env={**redis, "GRAPH_CACHE_SIGNING_KEY": signing_key})
+    assert not [secret for secret in watched if secret in printed]
+    assert not [secret for secret in watched if secret[:16] in printed]  # nor half of one

@@ -2,7 +2,9 @@
 
 Two backends behind one small facade: ``memory://`` (in process, bounded in bytes and entries, least recently used
 goes, expired entries reclaimed: ``graph.data.lru.ExpiringLRU``) and ``redis://host:port/db`` (shared by
-instances, TTL kept by Redis). The cache is an optimisation, never a
+instances, TTL kept by Redis). What goes to Redis is sealed (``graph.fleet.seal``: an HMAC over the store's name,
+the key and the value) and opened when read back: a value that does not open (forged, moved from another key, sealed
+with another key) is a miss, counted as a ``forged`` lookup. The cache is an optimisation, never a
 dependency: a backend error or a slow Redis (operations time out at ~100 ms) is a miss, logged at most once
 a minute, and the service answers from the gateway meanwhile.
 """
@@ -23,6 +25,7 @@ from aiocache import RedisCache
 from aiocache.serializers import StringSerializer
 
 from graph.data.lru import ExpiringLRU
+from graph.fleet.seal import Seal
 
 log = logging.getLogger("graph.data.cache")
 
@@ -100,10 +103,12 @@ TEXT = TextCodec()
 class AnswerCache(Generic[T]):
     """get/set/ping that never raise; backend trouble is logged (rate-limited) and reported by ``healthy``.
 
-    ``lookups`` (hit, miss, error) and ``errors`` (get, set, ping) are plain counts, exported as metrics. Values go
-    to Redis as text through ``codec``; in memory they are kept as text too unless ``size`` is given: then they are
-    immutable, hold few objects, and ``size`` says what one costs in bytes (a hit parses nothing). A value larger
-    than ``max_item_bytes`` (its text, or ``size``) is not kept, in either backend; ``oversized`` counts them.
+    ``lookups`` (hit, miss, error, forged) and ``errors`` (get, set, ping) are plain counts, exported as metrics.
+    Values go to Redis as text through ``codec``; in memory they are kept as text too unless ``size`` is given: then
+    they are immutable, hold few objects, and ``size`` says what one costs in bytes (a hit parses nothing). A value
+    larger than ``max_item_bytes`` (its text, or ``size``) is not kept, in either backend; ``oversized`` counts them.
+    With ``seal``, values go to Redis sealed for ``store`` (the cache's name) and their key, and what does not open
+    is a ``forged`` miss; the memory backend never seals (nothing leaves the process).
     """
 
     def __init__(
@@ -114,12 +119,16 @@ class AnswerCache(Generic[T]):
         *,
         size: Callable[[T], int] | None = None,
         max_item_bytes: int | None = None,
+        seal: Seal | None = None,
+        store: str = "gateway",
     ) -> None:
         self.backend = backend
         self.name = name
         self.codec = codec
         self._memory: ExpiringLRU[str, Any] | None = backend if isinstance(backend, ExpiringLRU) else None
         self._size = size if self._memory is not None else None
+        self._seal = seal if self._memory is None else None
+        self.store = store
         self.max_item_bytes = max_item_bytes
         self.oversized = 0
         self.healthy = True
@@ -141,6 +150,12 @@ class AnswerCache(Generic[T]):
                 self._degraded("get", exc)
                 return None
             self._recovered()
+            if raw is not None and self._seal is not None:
+                raw = self._seal.open_bytes(f"{self.store}:{key}", raw)  # bytes: the serializer has no encoding
+                if raw is None:
+                    self.lookups["forged"] += 1
+                    self._seal.refused(self.store)
+                    return None
         value: T | None = raw if raw is None or self._size is not None else self.codec.loads(raw)
         if counted:
             self.lookups["miss" if value is None else "hit" if usable is None or usable(value) else "expired"] += 1
@@ -173,6 +188,8 @@ class AnswerCache(Generic[T]):
         if self.max_item_bytes is not None and len(text) > self.max_item_bytes:
             self.oversized += 1
             return
+        if self._seal is not None:
+            text = self._seal.seal(f"{self.store}:{key}", text)
         try:
             await self.backend.set(key, text, ttl=_ttl(ttl_s))
         except Exception as exc:
@@ -218,9 +235,9 @@ def _ttl(seconds: float) -> int | float:
     return int(seconds) if float(seconds).is_integer() else float(seconds)
 
 
-def open_cache(url: str, *, max_bytes: int, max_entries: int) -> AnswerCache[Entry]:
-    """The cache of gateway answers and APQ documents: ``Entry`` values, kept as text."""
-    return open_store(url, ENTRIES, max_bytes=max_bytes, max_entries=max_entries)
+def open_cache(url: str, *, max_bytes: int, max_entries: int, seal: Seal | None = None) -> AnswerCache[Entry]:
+    """The cache of gateway answers: ``Entry`` values, kept as text (sealed in Redis with ``seal``)."""
+    return open_store(url, ENTRIES, max_bytes=max_bytes, max_entries=max_entries, seal=seal, store="gateway")
 
 
 def open_store(
@@ -231,18 +248,23 @@ def open_store(
     max_entries: int,
     size: Callable[[T], int] | None = None,
     max_item_bytes: int | None = None,
+    seal: Seal | None = None,
+    store: str = "gateway",
 ) -> AnswerCache[T]:
     """``memory://`` or ``redis://[:password@]host[:port][/db]`` (validated by the settings already).
 
     ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: README);
-    ``size`` keeps objects in memory instead of text; ``max_item_bytes`` bounds one value in both backends."""
+    ``size`` keeps objects in memory instead of text; ``max_item_bytes`` bounds one value in both backends;
+    ``seal`` authenticates what goes to Redis, for ``store`` (the cache's name: part of what is sealed)."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
         memory: ExpiringLRU[str, Any] = ExpiringLRU(max_bytes, max_entries)
-        return AnswerCache(memory, "memory", codec, size=size, max_item_bytes=max_item_bytes)
+        return AnswerCache(memory, "memory", codec, size=size, max_item_bytes=max_item_bytes, store=store)
     db = (parts.path or "/0").lstrip("/") or "0"
     backend = RedisCache(
-        serializer=StringSerializer(),
+        # Bytes back (no encoding): a value that is not UTF-8 is then a miss read by the codec or the seal, not an
+        # exception from the backend that would count as Redis failing (and flip readiness).
+        serializer=StringSerializer(encoding=None),
         endpoint=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(db),
@@ -251,4 +273,4 @@ def open_store(
         timeout=REDIS_TIMEOUT_S,
         create_connection_timeout=REDIS_TIMEOUT_S,
     )
-    return AnswerCache(backend, "redis", codec, max_item_bytes=max_item_bytes)
+    return AnswerCache(backend, "redis", codec, max_item_bytes=max_item_bytes, seal=seal, store=store)

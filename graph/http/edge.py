@@ -173,11 +173,18 @@ class GraphQLEdge:
     async def _lookup(self, services: Services, key: str) -> CachedResponse | None:
         tracing = self._telemetry.tracing
         if not tracing.active:  # the hit path: no span object at all without a tracer
-            return await services.responses.get(key)
+            hit = await services.responses.get(key, usable=self._live)
+            return hit if hit is not None and self._live(hit) else None
         with tracing.span("cache.get", {"cache.name": "response", "cache.backend": services.responses.name}) as span:
-            hit = await services.responses.get(key)
+            hit = await services.responses.get(key, usable=self._live)
+            hit = hit if hit is not None and self._live(hit) else None
             span.set("cache.hit", hit is not None)
         return hit
+
+    def _live(self, entry: CachedResponse) -> bool:
+        # Redis keeps its own TTL, but a value written back after its time (a replay by whoever can write to that
+        # Redis: sealed, so genuine, yet old) must not serve as current: the entry's own expiry decides.
+        return entry.expires > self._clock()
 
     async def _store(
         self,

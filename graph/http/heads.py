@@ -9,7 +9,11 @@ through any head that arrives whole in one read, however long. uvicorn's httptoo
 
 - whole: counted from its parsed parts (method, target, each header name and value with ": " and CRLF);
 - still incomplete: counted as its bytes arrive (for h11, h11's own check), so a long header is refused before
-  it ends, not buffered to the end first.
+  it ends, not buffered to the end first. With httptools the bytes that follow a request's end in the same read
+  (a pipelined head) are counted from the next read on: the bound may be passed by one read before the refusal.
+
+A head pipelined behind a request still being answered is not refused in the middle of that answer: the answer is
+written, then the connection closed.
 """
 
 from __future__ import annotations
@@ -37,13 +41,15 @@ def refusal(limit: int) -> bytes:
 
 
 def _refuse(protocol: Any, limit: int) -> None:
-    transport: asyncio.Transport = protocol.transport
-    if transport.is_closing():
-        return
     cycle = protocol.cycle
-    if cycle is None or cycle.response_complete:
-        transport.write(refusal(limit))
-    # else an earlier request's answer is being written on this connection: nothing more can be said on it
+    if cycle is not None and not cycle.response_complete:
+        # A pipelined head, behind a request still being answered: that answer is written, then the connection
+        # closes (uvicorn closes after a response that may not keep the connection alive); nothing more is read.
+        cycle.keep_alive = False
+        protocol.flow.pause_reading()
+        return
+    transport: asyncio.Transport = protocol.transport
+    transport.write(refusal(limit))
     transport.close()
 
 

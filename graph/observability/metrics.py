@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
+from pathlib import Path
 from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, generate_latest
@@ -92,7 +93,7 @@ class Metrics:
     def __init__(self, operations: Collection[str] = ()) -> None:
         self.registry = CollectorRegistry()
         # serve --workers N: every worker's figures through the shared directory (graph/observability/workers.py).
-        self._workers = workers.directory()
+        folder = workers.directory()
         self._operations = frozenset(operations)
         self._data_path: Callable[[], DataPath | None] = lambda: None
         r = self.registry
@@ -137,7 +138,7 @@ class Metrics:
         # The gateway circuit breaker (graph.gateway.breaker) sets this through Telemetry.breaker(state).
         self.breaker_state: Enum | _BreakerStates = (
             _BreakerStates(r)
-            if self._workers
+            if folder
             else Enum(
                 "graph_circuit_breaker_state",
                 "State of the gateway circuit breaker",
@@ -148,8 +149,8 @@ class Metrics:
         build = Gauge("graph_build_info", "The running version", ["version"], registry=r, multiprocess_mode="livemax")
         build.labels(__version__).set(1)
         self._publisher: _DataPathPublisher | None = None
-        if self._workers:
-            self._publisher = _DataPathPublisher(r, lambda: self._data_path())
+        if folder:
+            self._publisher = _DataPathPublisher(r, lambda: self._data_path(), folder)
         else:
             r.register(_DataPathCollector(lambda: self._data_path()))
 
@@ -169,11 +170,9 @@ class Metrics:
             self._publisher.publish()
 
     def exposition(self) -> bytes:
-        if self._workers is None:
+        if self._publisher is None:
             return generate_latest(self.registry)
-        if self._publisher is not None:
-            self._publisher.publish(force=True)  # this worker's figures as they are now; the others' from their last
-        return workers.exposition(self._workers)
+        return self._publisher.exposition()
 
 
 def route_label(path: str) -> str:
@@ -190,7 +189,8 @@ DATA_PATH_FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "graph_cache_lookups": (
         "counter",
         "Cache reads by cache (gateway answers, whole responses, APQ documents), backend and result; "
-        "an error reads as a miss",
+        "an error reads as a miss; expired: kept for stale-if-error, past its freshness; forged: read from Redis but "
+        "failed authentication (ignored, a miss)",
         ("cache", "backend", "result"),
     ),
     "graph_cache_errors": (
@@ -234,7 +234,7 @@ def _readings(current: DataPath) -> Iterator[tuple[str, tuple[str, ...], float]]
     """(family, label values, value) for every data-path sample."""
     answers, responses, documents, flights, source = current
     for label, cache in (("gateway", answers), ("response", responses), ("documents", documents)):
-        for result in ("hit", "miss", "error", "expired"):
+        for result in ("hit", "miss", "error", "expired", "forged"):
             yield "graph_cache_lookups", (label, cache.name, result), cache.lookups[result]
         for operation in ("get", "set", "ping"):
             yield "graph_cache_errors", (label, cache.name, operation), cache.errors[operation]
@@ -283,8 +283,9 @@ class _DataPathPublisher:
     """Several workers (graph/observability/workers.py): the data path's figures copied into metrics that write to
     the shared directory, counters by what they grew since the last copy, gauges summed over live workers."""
 
-    def __init__(self, registry: CollectorRegistry, data_path: Callable[[], DataPath | None]) -> None:
+    def __init__(self, registry: CollectorRegistry, data_path: Callable[[], DataPath | None], folder: Path) -> None:
         self._data_path = data_path
+        self._folder = folder
         self._metrics: dict[str, Counter | Gauge] = {}
         for name, (kind, documentation, labels) in DATA_PATH_FAMILIES.items():
             self._metrics[name] = (
@@ -301,9 +302,7 @@ class _DataPathPublisher:
             return
         self._at = now
         current = self._data_path()
-        if current is None:
-            return
-        for name, labels, value in _readings(current):
+        for name, labels, value in _readings(current) if current is not None else ():  # None: before the lifespan
             metric = self._metrics[name]
             child = metric.labels(*labels) if labels else metric
             if isinstance(child, Counter):
@@ -312,6 +311,10 @@ class _DataPathPublisher:
                 self._sent[(name, labels)] = value
             else:
                 child.set(value)
+
+    def exposition(self) -> bytes:
+        self.publish(force=True)  # this worker's figures as they are now; the others' as they last published them
+        return workers.exposition(self._folder)
 
 
 class _BreakerStates:
