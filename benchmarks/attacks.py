@@ -30,7 +30,7 @@ Attacks 4 to 6 share a real ``redis-server`` (tests/redis_server.py) between ins
                        fake level
 
 Counts are what to compare; the machine is shared, so timings (p99, the drain's rate) move between runs.
-About 2 minutes for all eight. Figures (benchmarks/attacks.md has both runs as a table).
+About 1 to 1.5 minutes for all eight. benchmarks/attacks.md has the runs before and after as a table.
 """
 
 from __future__ import annotations
