@@ -27,6 +27,7 @@ RUN pip install --no-index --find-links /wheels alipay-miniapp-graph && rm -rf /
 # Numeric, so an orchestrator's runAsNonRoot check can verify it.
 USER 10001:10001
 WORKDIR /home/graph
+# JSON lines for the log collector even under `docker run -t`, where the default (auto) would see a terminal.
 ENV GRAPH_LOG_FORMAT=json
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

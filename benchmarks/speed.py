@@ -369,7 +369,7 @@ def cpu_per_miss(port: int, gateway_root: str, service_pid: int, sandbox_pid: in
 
 def sign_cpu_ms(key: rsa.RSAPrivateKey, rounds: int = 200) -> float:
     """CPU milliseconds of one RSA2 sign in this process: what a miss pays for its one signature on this
-    machine (~0.24 ms on the machine of the README's figures), to read P7's absolute figure against."""
+    machine (~0.24 ms on the machine of docs/performance.md's figures), to read P7's absolute figure against."""
     started = time.process_time()
     for _ in range(rounds):
         signing.sign(CONTENT.encode(), key, signing.SignType.RSA2)

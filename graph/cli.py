@@ -128,7 +128,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     # An import string and a factory, as workers need: each worker process builds its own app from the
     # environment (already validated above, so a bad setting stopped us with one line before any fork).
     # The protocol class and the loop factory are graph.http.server's: the read deadline, the connection cap and
-    # the accept-failure lines summed up (README "Running in production").
+    # the accept-failure lines summed up (docs/operations.md, "Slow and many clients").
     # With several workers one scrape shows them all: their metrics directory exists before any of them starts.
     # (uvicorn's supervisor handles SIGTERM itself and returns, so the clean-up runs.)
     clean_up = prepare(workers)

@@ -1,4 +1,4 @@
-"""Settings from the environment (README "Configuration"), validated once at start-up.
+"""Settings from the environment (docs/configuration.md), validated once at start-up.
 
 Every problem is a ``ConfigError`` whose one-line message names the variable; values of secret
 variables are never quoted.
@@ -22,6 +22,7 @@ from graph.keyfiles import CERT_FILES as CERT_FILES, ConfigError as ConfigError,
 DEFAULT_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
 PROTOCOLS = ("v2", "v3")
 PERSISTED_MODES = ("off", "apq", "safelist")
+LOG_FORMATS = ("auto", "json", "text")  # auto: text at a terminal, JSON anywhere else (graph.observability.logs)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -62,7 +63,7 @@ class Settings:
     operation_deadline_s: float = 15.0  # one operation's wait for the gateway, retries and backoff included
     breaker_failures: int = 5  # consecutive gateway failures that open the circuit; 0: never opens
     breaker_reset_s: float = 10.0  # how long an open circuit waits before letting one probe call through
-    log_format: str = "json"
+    log_format: str = "auto"  # resolved where the handler is made: only then is it known where stderr goes
     log_level: str = "INFO"
     metrics_operations: frozenset[str] = frozenset()  # operation names that get their own metric label
     trace_query_text: bool = False  # record the operation's text on its span (literals may hold data)
@@ -87,9 +88,9 @@ class Settings:
         protocol = env.get("ALIPAY_PROTOCOL", "v2").strip().lower() or "v2"
         if protocol not in PROTOCOLS:
             raise ConfigError("ALIPAY_PROTOCOL: expected v2 or v3")
-        log_format = env.get("GRAPH_LOG_FORMAT", "json").strip().lower()
-        if log_format not in {"json", "text"}:
-            raise ConfigError("GRAPH_LOG_FORMAT: expected json or text")
+        log_format = env.get("GRAPH_LOG_FORMAT", "auto").strip().lower() or "auto"
+        if log_format not in LOG_FORMATS:
+            raise ConfigError("GRAPH_LOG_FORMAT: expected auto, json or text")
         log_level = env.get("GRAPH_LOG_LEVEL", "INFO").strip().upper()
         if log_level not in _LEVELS:  # a fixed list: libraries register extra names (uvicorn adds TRACE)
             raise ConfigError("GRAPH_LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")

@@ -1,4 +1,4 @@
-"""Errors as GraphQL callers see them (README "Errors"): a message and ``extensions.code``.
+"""Errors as GraphQL callers see them (docs/api.md, "Errors"): a message and ``extensions.code``.
 
 Resolvers raise these; graphql-core copies ``extensions`` onto the located error. Anything else that
 escapes a resolver is masked as ``INTERNAL_ERROR`` by ``graph.execution.masking``.

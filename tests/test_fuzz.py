@@ -56,7 +56,7 @@ def graphql_schema(shared_graph_url: str) -> schemathesis.BaseSchema:
     return schemathesis.graphql.from_url(f"{shared_graph_url}/graphql")
 
 
-# Every code a caller may meet (README "Errors", and graphql-core's own about the document); never INTERNAL_ERROR.
+# Every code a caller may meet (docs/api.md "Errors", and graphql-core's own about the document); never INTERNAL_ERROR.
 EXPECTED_CODES = {
     "BAD_USER_INPUT",
     "QUERY_TOO_COMPLEX",

@@ -135,7 +135,7 @@ DASHBOARD = (Path(__file__).resolve().parent.parent / "graph" / "ide" / "example
             6,
         ),
         ("{ miniApp { versions(bundleId: 5, statuses: 7, first: -1) { detail { status } } } }", {}, 21),
-        (DASHBOARD, {}, 22),  # the README's dashboard: base info, list, 10 details, 10 experiences
+        (DASHBOARD, {}, 22),  # the README's example dashboard: base info, list, 10 details, 10 experiences
     ],
 )
 def test_counts_the_mini_app_calls(document: str, variables: dict[str, Any], calls: int) -> None:

@@ -1,7 +1,8 @@
 """Memory bounded in bytes under the floods of issue 14, against a real service process whose RSS is read from /proc.
 
 Each flood is sized so that the unbounded code (entry-count LRUs, no per-document cap) would clearly pass the
-ceiling asserted here, and each runs in seconds. The figures are printed (``pytest -s``) for the README's table.
+ceiling asserted here, and each runs in seconds. The figures are printed (``pytest -s``) for
+docs/caching.md's table.
 Below them, the in-process checks: expiry reclaimed without reads (an injected clock), the per-entry costs the
 byte bounds are counted with, measured again with tracemalloc.
 """
@@ -90,7 +91,7 @@ async def test_big_answers_flood_stays_under_the_ceiling(
         assert (await run(_aliases("Small149", 5))).headers.get("x-response-cache") == "hit"
         entries = await _response_entries(http, "response")
     seconds = time.perf_counter() - started
-    print(  # noqa: T201  (the figures the README quotes; shown with -s)
+    print(  # noqa: T201  (the figures docs/caching.md quotes; shown with -s)
         f"\nbig answers: {big / MIB:.0f} MiB over 40 responses, {small / MIB:.0f} MiB over 150 in {seconds:.1f} s;"
         f" RSS {before:.0f} -> {after:.0f} MiB; {entries:.0f} responses kept"
     )
@@ -168,7 +169,7 @@ async def test_distinct_large_documents_stay_under_the_ceiling_and_healthz_answe
         seconds = time.perf_counter() - started
         after = served.rss_mib()
     p99 = statistics.quantiles(latencies, n=100)[98] * 1000
-    print(  # noqa: T201  (the figures the README quotes; shown with -s)
+    print(  # noqa: T201  (the figures docs/caching.md quotes; shown with -s)
         f"\n36 distinct 14 KB documents in {seconds:.1f} s: RSS {before:.0f} -> {after:.0f} MiB;"
         f" /healthz p99 {p99:.0f} ms, max {max(latencies) * 1000:.0f} ms over {len(latencies)} probes"
     )
@@ -207,7 +208,7 @@ async def test_padded_apq_registrations_are_refused_and_the_store_is_bounded(ser
         for i in range(60):
             assert (await register(f"#{i}\n#" + "y" * 12000 + "\n" + small)).json()["data"]
         documents = await _response_entries(http, "documents")
-    print(  # noqa: T201  (the figures the README quotes; shown with -s)
+    print(  # noqa: T201  (the figures docs/caching.md quotes; shown with -s)
         f"\n2,000 APQ registrations of 60 KB refused in {seconds:.1f} s: RSS {before:.0f} -> {after:.0f} MiB;"
         f" 60 of 12 KB registered, {documents:.0f} kept"
     )

@@ -1,5 +1,5 @@
-"""Slow and many clients against a real ``python -m graph serve --demo`` whose file limit is 256 (README "Running
-in production"): 300 sockets trickling headers or a body, more than the process could ever hold open, while
+"""Slow and many clients against a real ``python -m graph serve --demo`` whose file limit is 256 (docs/operations.md,
+"Slow and many clients"): 300 sockets trickling headers or a body, more than the process could ever hold open, while
 /healthz is timed. The slow ones are closed at the deadline, /healthz stays fast, the log does not flood.
 
 Before graph.http.server (plain uvicorn, same flood): every /healthz failed and, on asyncio's loop, stderr took

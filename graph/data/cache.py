@@ -253,7 +253,7 @@ def open_store(
 ) -> AnswerCache[T]:
     """``memory://`` or ``redis://[:password@]host[:port][/db]`` (validated by the settings already).
 
-    ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: README);
+    ``max_bytes`` and ``max_entries`` bound the memory backend (Redis is bounded by its ``maxmemory``: docs/caching.md);
     ``size`` keeps objects in memory instead of text; ``max_item_bytes`` bounds one value in both backends;
     ``seal`` authenticates what goes to Redis, for ``store`` (the cache's name: part of what is sealed)."""
     parts = urlsplit(url)

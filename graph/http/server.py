@@ -1,4 +1,4 @@
-"""Protections below the ASGI app, in uvicorn's connection protocol (README "Running in production").
+"""Protections below the ASGI app, in uvicorn's connection protocol (docs/operations.md, "Slow and many clients").
 
 uvicorn 0.54 times out nothing while a request is being received (uvicorn#157): its only timer is the keep-alive
 one, armed after a response, and its ``limit_concurrency`` answers 503 only once a request's headers are in. A

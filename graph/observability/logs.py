@@ -1,4 +1,5 @@
-"""Logging set-up: one JSON object per line (or plain text), and no secrets from libraries.
+"""Logging set-up: one JSON object per line, or plain text (``auto``: text when stderr is a terminal), and no
+secrets from libraries.
 
 httpx logs every request URL at INFO; with ``app_auth_token`` in the query string that URL is a secret,
 so its loggers stay at WARNING whatever GRAPH_LOG_LEVEL says. Every line written while a request is being
@@ -178,10 +179,21 @@ def _indented(text: str) -> str:
     return "".join(f"\n    {escape(part)}" for part in text.split("\n"))
 
 
-def configure(log_format: str = "json", level: str = "INFO", *, batched: bool = False) -> None:
+def resolve_format(log_format: str, stream: Any) -> str:
+    """``auto``: text for a person at a terminal, JSON for whatever reads a pipe or a file (containers, CI)."""
+    if log_format != "auto":
+        return log_format
+    try:
+        return "text" if stream.isatty() else "json"
+    except (AttributeError, ValueError):  # no isatty, or a closed stream: nobody is watching it
+        return "json"
+
+
+def configure(log_format: str = "auto", level: str = "INFO", *, batched: bool = False) -> None:
     """Send logs to stderr (stdout belongs to `query` and `export-schema` output). ``batched`` (the server):
     lines reach stderr within 0.2 s, a few writes a second instead of one per request."""
     global _lines
+    log_format = resolve_format(log_format, sys.stderr)
     handler = BatchingHandler(sys.stderr) if batched else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     # The fast path only where it writes what the logging module would: batched JSON, INFO enabled.
