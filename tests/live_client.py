@@ -76,16 +76,21 @@ class WsClient:
     async def subscribe(self, ident: str, variables: dict[str, Any], query: str = SUBSCRIPTION) -> None:
         await self.send({"id": ident, "type": "subscribe", "payload": {"query": query, "variables": variables}})
 
-    async def item(self, within: float = 10.0) -> dict[str, Any]:
-        """The next ``next`` message's item (pongs answered on the way)."""
+    async def payload(self, within: float = 10.0) -> dict[str, Any]:
+        """The next ``next`` message's whole payload, data and extensions (pongs answered on the way)."""
         while True:
             message = await self.recv(within)
             if message["type"] == "ping":
                 await self.send({"type": "pong"})
                 continue
             assert message["type"] == "next", message
-            item: dict[str, Any] = message["payload"]["data"]["miniAppVersionChanged"]
-            return item
+            payload: dict[str, Any] = message["payload"]
+            return payload
+
+    async def item(self, within: float = 10.0) -> dict[str, Any]:
+        """The next ``next`` message's item."""
+        item: dict[str, Any] = (await self.payload(within))["data"]["miniAppVersionChanged"]
+        return item
 
     async def closed(self, within: float = 10.0) -> tuple[int | None, str]:
         """Wait for the server to close: (code, reason)."""

@@ -7,12 +7,14 @@ Redis (the fleet), worker processes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,7 +34,7 @@ class Service:
 
     def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.url = f"http://127.0.0.1:{_free_port()}"
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_"))}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_", "PROMETHEUS_"))}
         self.log = log
         with log.open("w") as out:
             self.process = subprocess.Popen(
@@ -61,6 +63,19 @@ class Service:
                 assert self.process.poll() is None, self.log.read_text()
                 assert time.monotonic() < deadline, "the service did not become ready"
                 await asyncio.sleep(0.1)
+
+    async def started(self, processes: int) -> None:
+        """Until ``processes`` workers said they are ready (the first one up answers all until the next is); needs
+        GRAPH_LOG_LEVEL=INFO."""
+        deadline = time.monotonic() + 60
+        while len(self.lines('"service ready"')) < processes:
+            assert time.monotonic() < deadline, self.log.read_text()
+            await asyncio.sleep(0.1)
+
+    def lines(self, containing: str) -> list[dict[str, Any]]:
+        """The JSON log lines holding ``containing``."""
+        text = self.log.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{") and containing in line]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -2,19 +2,15 @@
 and the refused-key limit, fall back to their own limits (one WARNING each) when Redis goes, and ``--workers 2``
 shows both workers' metrics in one scrape.
 
-Instances run ``--demo`` (their own in-process sandbox gateway): ``{ __typename }`` asks no gateway anyway.
+Services run ``--demo`` (their own in-process sandbox gateway): ``{ __typename }`` asks no gateway anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,77 +23,18 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from graph.observability import workers
+from tests.processes import Service
 from tests.redis_server import RedisServer
 from tests.test_metrics import parse, value
 
-ROOT = Path(__file__).resolve().parent.parent
 QUERY = {"query": "{ __typename }"}
 KEYS = [f"fleet-key-{n}" for n in range(8)]
 PER_MINUTE = 30
 FAILURES_PER_MINUTE = 5
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Instance:
-    """``python -m graph serve --demo`` in its own process, its log in a file (JSON lines)."""
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
-        self.log = log
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIPAY_", "GRAPH_", "PROMETHEUS_"))}
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "graph", "serve", "--demo", "--port", self.url.rsplit(":", 1)[1], *args],
-                cwd=ROOT,
-                env={**base, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    async def up(self) -> None:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient(base_url=self.url, timeout=5) as http:
-            while True:
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                assert self.process.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "the instance did not start"
-                await asyncio.sleep(0.1)
-
-    async def started(self, processes: int) -> None:
-        """Until ``processes`` workers said they are ready (the first one up answers all until the next is)."""
-        deadline = time.monotonic() + 60
-        while len(self.lines('"service ready"')) < processes:
-            assert time.monotonic() < deadline, self.log.read_text()
-            await asyncio.sleep(0.1)
-
-    def lines(self, containing: str) -> list[dict[str, Any]]:
-        found = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{") and containing in line:
-                found.append(json.loads(line))
-        return found
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: coverage saves the child's data
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.fixture(scope="module")
-def fleet(_redis_process: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Instance]]:
+def fleet(_redis_process: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Service]]:
     """Three instances on the session's redis-server (each test empties Redis through ``redis_server``)."""
     if _redis_process.process is None:
         _redis_process.start()
@@ -106,9 +43,10 @@ def fleet(_redis_process: RedisServer, tmp_path_factory: pytest.TempPathFactory)
         "GRAPH_API_KEYS": ",".join(KEYS),
         "GRAPH_RATE_LIMIT_PER_MIN": str(PER_MINUTE),
         "GRAPH_AUTH_FAILURES_PER_MIN": str(FAILURES_PER_MINUTE),
+        "GRAPH_LOG_LEVEL": "INFO",
     }
     folder = tmp_path_factory.mktemp("fleet")
-    instances = [Instance(env, folder / f"instance-{n}.log") for n in range(3)]
+    instances = [Service(env, folder / f"instance-{n}.log", "--demo") for n in range(3)]
     try:
         asyncio.run(_all_up(instances))
         yield instances
@@ -117,12 +55,12 @@ def fleet(_redis_process: RedisServer, tmp_path_factory: pytest.TempPathFactory)
             instance.stop()
 
 
-def _urls(instances: list[Instance]) -> list[str]:
+def _urls(instances: list[Service]) -> list[str]:
     return [instance.url for instance in instances]
 
 
-async def _all_up(instances: list[Instance]) -> None:
-    await asyncio.gather(*(instance.up() for instance in instances))
+async def _all_up(instances: list[Service]) -> None:
+    await asyncio.gather(*(instance.ready() for instance in instances))
 
 
 async def _spread(urls: list[str], count: int, headers: dict[str, str]) -> list[int]:
@@ -139,7 +77,7 @@ async def _spread(urls: list[str], count: int, headers: dict[str, str]) -> list[
     return [answer.status_code for answer in answers]
 
 
-async def test_the_rate_limit_is_the_fleet_s(fleet: list[Instance], redis_server: RedisServer) -> None:
+async def test_the_rate_limit_is_the_fleet_s(fleet: list[Service], redis_server: RedisServer) -> None:
     statuses = await _spread(_urls(fleet), 3 * PER_MINUTE, {"Authorization": f"Bearer {KEYS[0]}"})
     # One bucket for the three: the limit (plus what refills while the requests run, 0.5 a second), not 3 x 30.
     assert PER_MINUTE <= statuses.count(200) <= PER_MINUTE + 2, statuses.count(200)
@@ -155,7 +93,7 @@ async def test_without_redis_each_instance_has_its_own_limit(start_app: Callable
     assert statuses.count(200) == 3 * PER_MINUTE
 
 
-async def test_the_refused_key_limit_is_the_fleet_s(fleet: list[Instance], redis_server: RedisServer) -> None:
+async def test_the_refused_key_limit_is_the_fleet_s(fleet: list[Service], redis_server: RedisServer) -> None:
     clients = [httpx.AsyncClient(base_url=instance.url, timeout=20) for instance in fleet]
     wrong = {"Authorization": "Bearer a-guess"}
     try:
@@ -170,7 +108,7 @@ async def test_the_refused_key_limit_is_the_fleet_s(fleet: list[Instance], redis
 
 
 async def test_redis_going_away_leaves_each_instance_its_own_limits(
-    fleet: list[Instance], redis_server: RedisServer
+    fleet: list[Service], redis_server: RedisServer
 ) -> None:
     key = {"Authorization": f"Bearer {KEYS[3]}"}
     assert (await _spread(_urls(fleet), 3, key)) == [200] * 3  # shared: three tokens of the fleet's 30 spent
@@ -230,10 +168,10 @@ async def _fresh_connections(url: str, count: int) -> None:
 
 
 async def test_two_workers_one_scrape(tmp_path: Path) -> None:
-    env = {"GRAPH_RATE_LIMIT_PER_MIN": "0", "TMPDIR": str(tmp_path)}  # the private metrics folder goes here
-    served = Instance(env, tmp_path / "workers.log", "--workers", "2")
+    env = {"GRAPH_LOG_LEVEL": "INFO", "TMPDIR": str(tmp_path)}  # the private metrics folder goes here
+    served = Service(env, tmp_path / "workers.log", "--demo", "--workers", "2")
     try:
-        await served.up()
+        await served.ready()
         await served.started(2)
         await _fresh_connections(served.url, 60)
         folder = _only(tmp_path, "alipay-graph-metrics-*")
@@ -274,9 +212,9 @@ async def test_an_operator_s_metrics_folder_is_emptied_at_start(tmp_path: Path) 
         0.0,
     )
     stale.close()  # type: ignore[no-untyped-call]
-    served = Instance({"GRAPH_RATE_LIMIT_PER_MIN": "0", "PROMETHEUS_MULTIPROC_DIR": str(given)}, tmp_path / "w.log")
+    served = Service({"PROMETHEUS_MULTIPROC_DIR": str(given)}, tmp_path / "w.log", "--demo")
     try:
-        await served.up()
+        await served.ready()
         await _fresh_connections(served.url, 10)
         samples = await _scrape(served.url)
         assert value(samples, "graph_http_requests_total", route="/graphql", status="200") == 10

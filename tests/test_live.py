@@ -147,31 +147,19 @@ async def test_while_the_gateway_is_down_subscribers_get_the_stale_marker_once(
     url = start_live(breaker_failures=0, cache_ttl_s=POLL_S / 2)
     client = await (await WsClient.open(url)).acked()
     await client.subscribe("1", {"appVersion": "1.0.0", "bundleIds": [WALLET]})
-    first = await next_payload(client)
+    first = await client.payload()
     assert "stale" not in first["extensions"]
     live_sandbox.fail_next(Fault.HTTP_502, times=1000)
-    stale = await next_payload(client, within=POLL_S + 2.0)
+    stale = await client.payload(within=POLL_S + 2.0)
     assert stale["data"] == first["data"]
     assert stale["extensions"]["stale"] is True
     with pytest.raises(TimeoutError):
-        await next_payload(client, within=4 * POLL_S)
+        await client.payload(within=4 * POLL_S)
     live_sandbox.reset()
-    back = await next_payload(client, within=POLL_S + 2.0)
+    back = await client.payload(within=POLL_S + 2.0)
     assert back["data"] == first["data"]
     assert "stale" not in back["extensions"]
     await client.aclose()
-
-
-async def next_payload(client: WsClient, within: float = 10.0) -> dict[str, Any]:
-    """The next ``next`` message's whole payload (data and extensions), pongs answered on the way."""
-    while True:
-        message = await client.recv(within)
-        if message["type"] == "ping":
-            await client.send({"type": "pong"})
-            continue
-        assert message["type"] == "next", message
-        payload: dict[str, Any] = message["payload"]
-        return payload
 
 
 async def test_arguments_are_checked_before_any_gateway_call(
