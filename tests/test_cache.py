@@ -9,6 +9,7 @@ import pytest
 
 from graph.data.cache import AnswerCache, Entry, open_cache
 from graph.data.lru import ExpiringLRU
+from graph.data.responses import RESPONSES
 from tests.redis_server import RedisServer
 
 
@@ -31,6 +32,12 @@ def test_entry_round_trip() -> None:
 )
 def test_damaged_entries_are_misses(text: str) -> None:
     assert Entry.loads(text) is None
+
+
+@pytest.mark.parametrize("text", ["[]", '["body", true, 1, 2, "op", "ok"]', '["b", true, "x", 2, "op", "ok", []]', "{"])
+def test_damaged_responses_are_misses(text: str) -> None:
+    # Opened (sealed by an instance of this fleet) yet not a response of this version: a miss, never an error.
+    assert RESPONSES.loads(text.encode()) is None
 
 
 def test_memory_backend_evicts_least_recently_used() -> None:

@@ -108,3 +108,50 @@ async def test_with_redis_gone_each_instance_calls_alone_and_says_so_once(
         one.stop()
         log = one.log.read_text()
         assert log.count("single-flight joins are this instance's own") == 1, log[-2000:]
+
+
+async def test_the_lease_in_process_lead_wait_release(redis_server: RedisServer) -> None:
+    # The lease's own rules on a real redis-server, two instances' FleetFlights in one process.
+    from redis.asyncio import Redis
+
+    from graph.fleet.flight import FleetFlight
+
+    one, two = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+    first, second = FleetFlight(one, lease_s=0.5), FleetFlight(two, lease_s=0.5)
+    answer: list[str] = []
+
+    async def ready() -> str | None:
+        return answer[0] if answer else None
+
+    lease = await first.lead("k")
+    assert lease is not None
+    assert await second.lead("k") is None  # held: the second waits instead of calling
+    waiting = asyncio.ensure_future(second.wait("k", ready))
+    await asyncio.sleep(0.05)
+    answer.append("from the holder")
+    assert await waiting == "from the holder"
+    assert second.waited == 1
+    await lease.release()
+    # The holder's call failed (nothing stored): the lease goes, the waiter stops waiting and calls itself.
+    answer.clear()
+    lease = await first.lead("k")
+    assert lease is not None
+    waiting = asyncio.ensure_future(second.wait("k", ready))
+    await asyncio.sleep(0.05)
+    await lease.release()
+    assert await waiting is None
+    # A holder slower than its lease: the lease ran out (another may hold it now); releasing it is harmless.
+    lease = await first.lead("slow")
+    assert lease is not None
+    await asyncio.sleep(0.6)
+    assert await second.lead("slow") is not None
+    await lease.release()
+    # Redis gone: each acts alone (a lease never taken, released as a no-op), waiting gives up at once.
+    redis_server.stop()
+    alone = await first.lead("k2")
+    assert alone is not None
+    await alone.release()
+    assert first.acted_alone == 1
+    assert await second.wait("k2", ready) is None
+    for client in (one, two):
+        await client.aclose()
