@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from graph.data.cache import AnswerCache, Entry, open_cache
+from graph.data.cache import TEXT, AnswerCache, Entry, open_cache
 from graph.data.lru import ExpiringLRU
-from graph.data.responses import RESPONSES
+from graph.data.responses import RESPONSES, CachedResponse
 from tests.redis_server import RedisServer
 
 
@@ -38,6 +38,14 @@ def test_damaged_entries_are_misses(text: str) -> None:
 def test_damaged_responses_are_misses(text: str) -> None:
     # Opened (sealed by an instance of this fleet) yet not a response of this version: a miss, never an error.
     assert RESPONSES.loads(text.encode()) is None
+
+
+def test_responses_and_documents_read_back_from_bytes() -> None:
+    # Redis values come back as bytes (no decoding in the backend): every codec reads them, or says None.
+    response = CachedResponse(b'{"data":{"a":"\xe5\xb0\x8f"}}', True, 1.0, 61.0, "Q", "ok", ("ALIPAY_BUSINESS_ERROR",))
+    assert RESPONSES.loads(RESPONSES.dumps(response).encode()) == response
+    assert TEXT.loads(b"{ a }") == "{ a }"
+    assert TEXT.loads(b"\xff\xfe{ a }") is None
 
 
 def test_memory_backend_evicts_least_recently_used() -> None:
