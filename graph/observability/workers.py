@@ -16,7 +16,7 @@ The caveats, and how they are handled:
   when any live worker's breaker is in it (each worker has its own breaker).
 - The data path's numbers (cache lookups, single-flight) are plain counts each worker keeps, read at scrape time in
   one process; here each worker copies them into metrics after a request, at most once a second, and before it
-  answers a scrape (``DataPathPublisher`` in graph/observability/metrics.py).
+  answers a scrape (``DataPathPublisher`` in graph/observability/data_path.py).
 """
 
 from __future__ import annotations
