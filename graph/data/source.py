@@ -140,7 +140,9 @@ class VersionSource:
             entry = await self.cache.get(ck, usable=self._usable)
             usable = entry is not None and self._usable(entry)
             span.set("cache.hit", usable)
-        if entry is not None and usable and (not fresh or (not poll and self._age(entry) < self._min_refresh_s)):
+        # A no-cache read within GRAPH_CACHE_MIN_REFRESH_S of the last fetch takes that answer; a live poll never does.
+        recent = entry is not None and not poll and self._age(entry.stored_at) < self._min_refresh_s
+        if entry is not None and usable and (not fresh or recent):
             if fresh:
                 self.refreshes["throttled"] += 1
             state = request.current()
@@ -155,7 +157,7 @@ class VersionSource:
             # Something we knew beats nothing: fresh still (a forced refresh that failed), or stale within bounds.
             if usable:
                 return _from_entry(entry)
-            if self._age(entry) < self._ttl_s + self._stale_s:
+            if self._age(entry.stored_at) < self._ttl_s + self._stale_s:
                 self.stale_served += 1
                 return Fetched(entry.payload, entry.stored_at, stale=True)
         return fetched
@@ -180,7 +182,8 @@ class VersionSource:
         return _from_entry(entry) if entry is not None else await self._call(ck, key)
 
     async def _call(self, ck: str, key: ApiKey) -> Fetched:
-        admit = None if self._budget is None else self._admit(_merchant(self.client.app_id, key.app_auth_token))
+        budget = self._budget
+        admit = None if budget is None else self._admit(budget, _merchant(self.client.app_id, key.app_auth_token))
         async with self._limit:
             try:
                 node = await self.client.call(
@@ -199,12 +202,8 @@ class VersionSource:
         await self.cache.set(ck, Entry("ok", node, self._clock()), self._ttl_s + self._stale_s)
         return Fetched(node)
 
-    def _admit(self, merchant: str) -> Callable[[], Awaitable[float]]:
-        budget = self._budget
-
+    def _admit(self, budget: Budget, merchant: str) -> Callable[[], Awaitable[float]]:
         async def admit() -> float:
-            if budget is None:  # pragma: no cover  (only made with a budget)
-                return 0.0
             wait, self.budget_remaining = await budget.spend(merchant)
             return wait
 
@@ -214,15 +213,15 @@ class VersionSource:
     def fleet_waited(self) -> int:
         return 0 if self.fleet is None else self.fleet.waited
 
-    def _age(self, entry: Entry) -> float:
-        return max(0.0, self._clock() - entry.stored_at)
+    def _age(self, stored_at: float) -> float:
+        return max(0.0, self._clock() - stored_at)
 
     def _usable(self, entry: Entry) -> bool:
         """Fresh enough to answer with when the gateway is up: within its kind's lifetime."""
-        return self._age(entry) < (self._ttl_s if entry.kind == "ok" else self._error_ttl_s)
+        return self._age(entry.stored_at) < (self._ttl_s if entry.kind == "ok" else self._error_ttl_s)
 
     def age_s(self, fetched: Fetched) -> float:
-        return 0.0 if fetched.stored_at is None else max(0.0, self._clock() - fetched.stored_at)
+        return 0.0 if fetched.stored_at is None else self._age(fetched.stored_at)
 
     def ttl_left_s(self, fetched: Fetched) -> float | None:
         """How much longer this outcome may be reused, as the cache would: None for what is never cached."""
