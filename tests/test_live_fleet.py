@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -20,9 +20,9 @@ from graph.gateway.client import Credentials
 from graph.live.fleet import CHANNEL
 from graph.sandbox import DemoCredentials, SandboxGateway
 from tests.live_client import VERSIONS, WALLET, WsClient, change
+from tests.processes import Service, gateway_env
 from tests.redis_server import RedisServer
 from tests.servers import serve
-from tests.test_lifecycle import Served
 
 POLL_S = 1.0
 INSTANCES = 3
@@ -32,25 +32,16 @@ LEASES = f"{PREFIX}live:lease:*"
 
 @pytest.fixture
 def fleet(
-    demo_credentials: DemoCredentials, live_gateway_url: str, redis_server: RedisServer
-) -> Iterator[list[Served]]:
+    service: Callable[..., Service], demo_credentials: DemoCredentials, live_gateway_url: str, redis_server: RedisServer
+) -> list[Service]:
     env = {
-        "ALIPAY_APP_ID": demo_credentials.app_id,
-        "ALIPAY_APP_PRIVATE_KEY": demo_credentials.app_private_key_pem,
-        "ALIPAY_PUBLIC_KEY": demo_credentials.alipay_public_key_pem,
-        "ALIPAY_GATEWAY_URL": live_gateway_url,
-        "GRAPH_ALLOW_ANONYMOUS": "true",
+        **gateway_env(demo_credentials, live_gateway_url),
         "GRAPH_CACHE_URL": redis_server.url,
         "GRAPH_LIVE_POLL_S": str(POLL_S),
         "GRAPH_LIVE_MAX_PER_KEY": "1000",
         "GRAPH_LIVE_MAX_CONNECTIONS_PER_KEY": "1000",
-        "GRAPH_RATE_LIMIT_PER_MIN": "0",
-        "GRAPH_LOG_LEVEL": "WARNING",  # the pipes are read at the end: keep them from filling up
     }
-    processes = [Served(env=env) for _ in range(INSTANCES)]
-    yield processes
-    for served in processes:
-        served.stop()  # SIGTERM: the survivors' coverage data is written
+    return [service(env) for _ in range(INSTANCES)]  # stopped by SIGTERM after the test: coverage data written
 
 
 def detail_calls(sandbox: SandboxGateway) -> int:
@@ -66,10 +57,10 @@ def lease_holders(server: RedisServer) -> list[str]:
 
 
 async def test_one_gateway_call_per_interval_for_the_whole_fleet_and_the_poll_moves_when_its_instance_dies(
-    fleet: list[Served], live_sandbox: SandboxGateway, redis_server: RedisServer
+    fleet: list[Service], live_sandbox: SandboxGateway, redis_server: RedisServer
 ) -> None:
     await asyncio.gather(*(served.ready() for served in fleet))
-    clients: list[tuple[Served, WsClient]] = []
+    clients: list[tuple[Service, WsClient]] = []
     for number in range(SUBSCRIBERS):
         served = fleet[number % INSTANCES]
         client = await (await WsClient.open(served.url)).acked()
@@ -100,7 +91,8 @@ async def test_one_gateway_call_per_interval_for_the_whole_fleet_and_the_poll_mo
     # Kill (SIGKILL: no goodbye, the lease is not given back) the instance that polls.
     pid = int(holders[0].split(":")[1])
     (victim,) = [served for served in fleet if served.process.pid == pid]
-    victim.stop(kill=True)
+    victim.process.kill()  # died, as a machine does: no lease given back
+    victim.process.wait()
     killed = time.monotonic()
     survivors = [client for served, client in clients if served is not victim]
     while lease_holders(redis_server) in ([], holders):
