@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from benchmarks.speed import free_port, report  # noqa: E402
 from graph.sandbox import DemoCredentials, Fault, SandboxGateway, generate_credentials  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.servers import serve  # noqa: E402
@@ -74,17 +74,6 @@ STATUS = "query($v: String!, $b: String!) { miniAppVersion(appVersion: $v, bundl
 FORGED_VERSION = "1.0.0"  # the wallet's: canRelease false, no grayPercentage
 RELEASE_A = f'{{ miniAppVersion(appVersion: "{FORGED_VERSION}") {{ canRelease grayPercentage }} }}'
 RELEASE_B = f'{{ miniAppVersion(appVersion: "{FORGED_VERSION}") {{ appVersion grayPercentage canRelease }} }}'
-
-
-def report(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Service:
